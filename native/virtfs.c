@@ -1,0 +1,1007 @@
+/*
+ * virtfs_native: the system-call layer of the local backend.
+ *
+ * Node's fs has no *at calls, O_PATH, xattrs, mknod, getdents cookies or OFD
+ * locks; this addon supplies them and nothing more. Each exported function is
+ * one (or a few) system calls; all policy (root boundary, permission mapping,
+ * 9P semantics) lives in TypeScript (src/backend/local/sys.ts and callers).
+ *
+ * Every call that touches the disk runs on the libuv thread pool and returns a
+ * Promise. One generic mechanism does the async plumbing: a JS entry point
+ * parses its arguments into a `job`, names an `exec` function (thread pool,
+ * no N-API allowed there) and a `done` function (JS thread, builds the
+ * resolution value), and hands it to job_start().
+ *
+ * Objects reached through an O_PATH fd are acted on via the /proc/self/fd/N
+ * magic link (as QEMU and crosvm do): the link resolves to the very object the
+ * fd refers to, even a symlink, and is never followed further. This lets us
+ * chmod/utime/xattr/link/truncate an object without opening it, which is the
+ * only option for symlinks, fifos, devices and files we may not open.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <node_api.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define NSTAT 18   /* length of the stat vector, see fill_stat() */
+#define NSTATFS 9  /* length of the statfs vector, see do_fstatfs() */
+
+typedef struct job job;
+struct job {
+  napi_async_work work;
+  napi_deferred deferred;
+  const char *op;                       /* syscall named in error messages */
+  void (*exec)(job *);                  /* thread pool: do the syscall(s), set err */
+  napi_value (*done)(napi_env, job *);  /* JS thread: resolution value; NULL fn = undefined */
+  int err;                              /* positive errno, 0 on success */
+
+  /* inputs */
+  int fd, fd2, flags;
+  uint32_t mode, uid, gid;
+  int64_t a, b, c, d;                   /* 64-bit arguments */
+  char *name, *name2;                   /* owned, NUL-terminated */
+  char *names;                          /* walk: owned, packed NUL-terminated names */
+  uint32_t nnames;
+  void *buf;                            /* borrowed from JS; bufref keeps it alive */
+  size_t len;
+  napi_ref bufref;
+
+  /* outputs */
+  int64_t ret;
+  int *fds;                             /* fds this job opened: closed if never delivered */
+  uint32_t nfds;
+  uint64_t *stats;                      /* nfds * NSTAT */
+  char *out;                            /* owned result bytes */
+  size_t outlen;
+  struct flock fl;
+};
+
+/* ---------- errors ---------- */
+
+/* Error whose .errno is the positive errno and .code its symbolic name. */
+static napi_value errno_error(napi_env env, const char *op, int err) {
+  const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", op, desc ? desc : "Unknown error");
+  napi_value code, text, e, num, sys;
+  if (napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code) != napi_ok ||
+      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text) != napi_ok ||
+      napi_create_error(env, code, text, &e) != napi_ok ||
+      napi_create_int32(env, err, &num) != napi_ok ||
+      napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &sys) != napi_ok ||
+      napi_set_named_property(env, e, "errno", num) != napi_ok ||
+      napi_set_named_property(env, e, "syscall", sys) != napi_ok)
+    return NULL;
+  return e;
+}
+
+/* The pending exception if an N-API call failed, else a generic Error. */
+static napi_value napi_failure(napi_env env) {
+  napi_value e = NULL, msg;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+      napi_get_and_clear_last_exception(env, &e) == napi_ok)
+    return e;
+  if (napi_create_string_utf8(env, "virtfs_native: N-API call failed", NAPI_AUTO_LENGTH, &msg) == napi_ok)
+    napi_create_error(env, NULL, msg, &e);
+  return e;
+}
+
+/* ---------- the generic async job ---------- */
+
+static job *job_new(const char *op, void (*exec)(job *), napi_value (*done)(napi_env, job *)) {
+  job *j = calloc(1, sizeof *j);
+  if (!j) return NULL;
+  j->op = op;
+  j->exec = exec;
+  j->done = done;
+  j->fd = j->fd2 = -1;
+  return j;
+}
+
+static void job_free(napi_env env, job *j) {
+  if (!j) return;
+  if (j->bufref) napi_delete_reference(env, j->bufref);
+  if (j->work) napi_delete_async_work(env, j->work);
+  free(j->name);
+  free(j->name2);
+  free(j->names);
+  free(j->fds);
+  free(j->stats);
+  free(j->out);
+  free(j);
+}
+
+/* Argument parsing failed (a TypeError/RangeError is pending): drop the job. */
+static napi_value job_abort(napi_env env, job *j) {
+  job_free(env, j);
+  return NULL;
+}
+
+static void job_execute(napi_env env, void *data) {
+  (void)env;
+  job *j = data;
+  j->exec(j);
+}
+
+static void job_complete(napi_env env, napi_status status, void *data) {
+  job *j = data;
+  napi_value v = NULL;
+  if (status != napi_ok) {
+    v = napi_failure(env);
+  } else if (j->err) {
+    v = errno_error(env, j->op, j->err);
+    if (!v) v = napi_failure(env);
+  } else if (j->done) {
+    v = j->done(env, j);
+    if (v) {
+      j->nfds = 0; /* delivered: the caller owns the fds now */
+      napi_resolve_deferred(env, j->deferred, v);
+      goto out;
+    }
+    v = napi_failure(env);
+  } else {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+    goto out;
+  }
+  napi_reject_deferred(env, j->deferred, v);
+out:
+  for (uint32_t i = 0; i < j->nfds; i++) close(j->fds[i]);
+  job_free(env, j);
+}
+
+/* Create the promise and queue the job; a job that already failed argument
+ * validation with an errno (e.g. a name containing NUL) is rejected at once. */
+static napi_value job_start(napi_env env, job *j) {
+  napi_value promise, res;
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) return job_abort(env, j);
+  if (j->err) {
+    napi_value e = errno_error(env, j->op, j->err);
+    napi_reject_deferred(env, j->deferred, e ? e : napi_failure(env));
+    job_free(env, j);
+    return promise;
+  }
+  if (napi_create_string_utf8(env, j->op, NAPI_AUTO_LENGTH, &res) != napi_ok ||
+      napi_create_async_work(env, NULL, res, job_execute, job_complete, j, &j->work) != napi_ok ||
+      napi_queue_async_work(env, j->work) != napi_ok) {
+    napi_reject_deferred(env, j->deferred, napi_failure(env));
+    job_free(env, j);
+  }
+  return promise;
+}
+
+/* ---------- argument parsing (false = exception pending) ---------- */
+
+static bool type_error(napi_env env, const char *what) {
+  napi_throw_type_error(env, NULL, what);
+  return false;
+}
+
+static bool range_error(napi_env env, const char *what) {
+  napi_throw_range_error(env, NULL, what);
+  return false;
+}
+
+static bool arg_i32(napi_env env, napi_value v, int *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return type_error(env, "expected a number");
+  int32_t x;
+  napi_get_value_int32(env, v, &x);
+  *out = x;
+  return true;
+}
+
+/* uint32 by bit pattern, so -1 and 0xFFFFFFFF are the same id. */
+static bool arg_u32(napi_env env, napi_value v, uint32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return type_error(env, "expected a number");
+  return napi_get_value_uint32(env, v, out) == napi_ok;
+}
+
+static bool arg_bool(napi_env env, napi_value v, bool *out) {
+  if (napi_get_value_bool(env, v, out) != napi_ok) return type_error(env, "expected a boolean");
+  return true;
+}
+
+/* A bigint in [-2^63, 2^64), returned as its 64-bit two's-complement pattern,
+ * so callers may pass either an unsigned 9P value or a signed off_t. */
+static bool arg_b64(napi_env env, napi_value v, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_bigint) return type_error(env, "expected a bigint");
+  uint64_t u;
+  bool lossless;
+  napi_get_value_bigint_uint64(env, v, &u, &lossless);
+  if (lossless) {
+    *out = (int64_t)u;
+    return true;
+  }
+  napi_get_value_bigint_int64(env, v, out, &lossless);
+  return lossless || range_error(env, "bigint out of 64-bit range");
+}
+
+static bool arg_bytes(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is;
+  napi_typedarray_type t;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
+      napi_get_typedarray_info(env, v, &t, len, data, NULL, NULL) != napi_ok || t != napi_uint8_array)
+    return type_error(env, "expected a Uint8Array");
+  return true;
+}
+
+/* Copy a name/path into an owned NUL-terminated string. A NUL inside or an
+ * over-long name is not a type error: it fails the job with EINVAL or
+ * ENAMETOOLONG, like the kernel would for a C caller. */
+static bool arg_name(napi_env env, napi_value v, job *j, char **out) {
+  void *data;
+  size_t len;
+  if (!arg_bytes(env, v, &data, &len)) return false;
+  if (len && memchr(data, 0, len)) {
+    if (!j->err) j->err = EINVAL;
+    return true;
+  }
+  if (len >= PATH_MAX) {
+    if (!j->err) j->err = ENAMETOOLONG;
+    return true;
+  }
+  if (!(*out = malloc(len + 1))) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return false;
+  }
+  memcpy(*out, data, len);
+  (*out)[len] = 0;
+  return true;
+}
+
+/* A directory-entry name: one path component. The TypeScript layer refuses
+ * '/' already; refusing it here too means no caller mistake can ever turn a
+ * name into a multi-component path that follows symlinks mid-way. */
+static bool arg_component(napi_env env, napi_value v, job *j, char **out) {
+  if (!arg_name(env, v, j, out)) return false;
+  if (*out && strchr(*out, '/') && !j->err) j->err = EINVAL;
+  return true;
+}
+
+/* Borrow buf[off, off+len) for the duration of the job; the reference keeps
+ * the buffer from being collected while the thread pool uses it. */
+static bool arg_window(napi_env env, napi_value vbuf, napi_value voff, napi_value vlen, job *j) {
+  void *data;
+  size_t blen;
+  double off, len;
+  if (!arg_bytes(env, vbuf, &data, &blen)) return false;
+  if (napi_get_value_double(env, voff, &off) != napi_ok || napi_get_value_double(env, vlen, &len) != napi_ok)
+    return type_error(env, "expected a number");
+  /* Bounds first, so the integrality test below only casts in-range values. */
+  if (!(off >= 0 && len >= 0 && off + len <= (double)blen && off == (double)(size_t)off && len == (double)(size_t)len))
+    return range_error(env, "offset/length outside the buffer");
+  j->buf = (char *)data + (size_t)off;
+  j->len = (size_t)len;
+  return napi_create_reference(env, vbuf, 1, &j->bufref) == napi_ok;
+}
+
+/* Whole-buffer variant of arg_window. */
+static bool arg_buffer(napi_env env, napi_value vbuf, job *j) {
+  if (!arg_bytes(env, vbuf, &j->buf, &j->len)) return false;
+  return napi_create_reference(env, vbuf, 1, &j->bufref) == napi_ok;
+}
+
+/* Fetch exactly n arguments into argv (missing ones are undefined and will
+ * fail their type check). */
+#define ARGS(n)                                                            \
+  napi_value argv[n];                                                      \
+  size_t argc = n;                                                         \
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)     \
+    return NULL;
+
+/* ---------- result builders (JS thread) ---------- */
+
+static napi_value u64_array(napi_env env, const uint64_t *src, size_t n) {
+  napi_value ab, arr;
+  void *data;
+  if (napi_create_arraybuffer(env, n * 8, &data, &ab) != napi_ok) return NULL;
+  memcpy(data, src, n * 8);
+  if (napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &arr) != napi_ok) return NULL;
+  return arr;
+}
+
+static napi_value done_int(napi_env env, job *j) {
+  napi_value v;
+  return napi_create_int64(env, j->ret, &v) == napi_ok ? v : NULL;
+}
+
+static napi_value done_out(napi_env env, job *j) {
+  napi_value v;
+  return napi_create_buffer_copy(env, j->outlen, j->out, NULL, &v) == napi_ok ? v : NULL;
+}
+
+static napi_value done_fd_stat(napi_env env, job *j) {
+  napi_value arr, fd, st;
+  if (napi_create_array_with_length(env, 2, &arr) != napi_ok ||
+      napi_create_int32(env, j->fds[0], &fd) != napi_ok || !(st = u64_array(env, j->stats, NSTAT)) ||
+      napi_set_element(env, arr, 0, fd) != napi_ok || napi_set_element(env, arr, 1, st) != napi_ok)
+    return NULL;
+  return arr;
+}
+
+static napi_value done_fd(napi_env env, job *j) {
+  napi_value v;
+  return napi_create_int32(env, j->fds[0], &v) == napi_ok ? v : NULL;
+}
+
+/* ---------- syscall helpers (thread pool) ---------- */
+
+static void proc_path(char out[32], int fd) { snprintf(out, 32, "/proc/self/fd/%d", fd); }
+
+/* statx works on O_PATH fds and gives btime; see the layout in sys.ts. */
+static int fill_stat(int fd, uint64_t *s) {
+  struct statx x;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
+            STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
+    return errno;
+  s[0] = makedev(x.stx_dev_major, x.stx_dev_minor);
+  s[1] = x.stx_ino;
+  s[2] = x.stx_mode;
+  s[3] = x.stx_nlink;
+  s[4] = x.stx_uid;
+  s[5] = x.stx_gid;
+  s[6] = makedev(x.stx_rdev_major, x.stx_rdev_minor);
+  s[7] = x.stx_size;
+  s[8] = x.stx_blksize;
+  s[9] = x.stx_blocks;
+  s[10] = (uint64_t)x.stx_atime.tv_sec, s[11] = x.stx_atime.tv_nsec;
+  s[12] = (uint64_t)x.stx_mtime.tv_sec, s[13] = x.stx_mtime.tv_nsec;
+  s[14] = (uint64_t)x.stx_ctime.tv_sec, s[15] = x.stx_ctime.tv_nsec;
+  bool bt = x.stx_mask & STATX_BTIME;
+  s[16] = bt ? (uint64_t)x.stx_btime.tv_sec : 0, s[17] = bt ? x.stx_btime.tv_nsec : 0;
+  return 0;
+}
+
+/* Room for n opened fds and their stats in the job's outputs. */
+static int reserve_fds(job *j, uint32_t n) {
+  j->fds = malloc((n ? n : 1) * sizeof *j->fds);
+  j->stats = malloc((n ? n : 1) * NSTAT * sizeof *j->stats);
+  return j->fds && j->stats ? 0 : ENOMEM;
+}
+
+/* Record a freshly opened fd (and stat it if stats were reserved). */
+static int keep_fd(job *j, int fd) {
+  int err = j->stats ? fill_stat(fd, j->stats + j->nfds * NSTAT) : 0;
+  if (err) {
+    close(fd);
+    return err;
+  }
+  j->fds[j->nfds++] = fd;
+  return 0;
+}
+
+#define RET(expr) (j->err = (expr) < 0 ? errno : 0)
+
+/* ---------- opening and walking ---------- */
+
+static void do_open_path(job *j) {
+  if ((j->err = reserve_fds(j, 1))) return;
+  int fd = openat(j->fd, j->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  j->err = fd < 0 ? errno : keep_fd(j, fd);
+}
+
+static napi_value js_open_path(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("openat", do_open_path, done_fd_stat);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* One thread-pool hop for a whole Twalk. Failure stops the walk and is
+ * reported in the result (not as a rejection): the prefix is still useful. */
+static void do_walk(job *j) {
+  if ((j->err = reserve_fds(j, j->nnames))) return;
+  const char *name = j->names;
+  int dir = j->fd;
+  for (uint32_t i = 0; i < j->nnames; i++, name += strlen(name) + 1) {
+    /* The kernel already says ENOTDIR for openat() relative to a non-directory
+     * (symlinks included, as O_PATH fds); checking our own stat makes that
+     * independent of filesystem quirks and saves the syscall. */
+    if (i && !S_ISDIR(j->stats[(i - 1) * NSTAT + 2])) {
+      j->ret = ENOTDIR;
+      return;
+    }
+    int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    int err = fd < 0 ? errno : keep_fd(j, fd);
+    if (err) {
+      j->ret = err;
+      return;
+    }
+    dir = fd;
+  }
+}
+
+static napi_value done_walk(napi_env env, job *j) {
+  napi_value res, fds, stats, v;
+  if (napi_create_object(env, &res) != napi_ok || napi_create_array_with_length(env, j->nfds, &fds) != napi_ok ||
+      napi_create_array_with_length(env, j->nfds, &stats) != napi_ok)
+    return NULL;
+  for (uint32_t i = 0; i < j->nfds; i++) {
+    if (napi_create_int32(env, j->fds[i], &v) != napi_ok || napi_set_element(env, fds, i, v) != napi_ok ||
+        !(v = u64_array(env, j->stats + i * NSTAT, NSTAT)) || napi_set_element(env, stats, i, v) != napi_ok)
+      return NULL;
+  }
+  if (napi_set_named_property(env, res, "fds", fds) != napi_ok ||
+      napi_set_named_property(env, res, "stats", stats) != napi_ok ||
+      napi_create_int32(env, (int32_t)j->ret, &v) != napi_ok || napi_set_named_property(env, res, "errno", v) != napi_ok)
+    return NULL;
+  return res;
+}
+
+static napi_value js_walk(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("openat", do_walk, done_walk);
+  bool is = false;
+  uint32_t n = 0;
+  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  if (napi_is_array(env, argv[1], &is) != napi_ok || !is || napi_get_array_length(env, argv[1], &n) != napi_ok) {
+    type_error(env, "expected an array of Uint8Array");
+    return job_abort(env, j);
+  }
+  /* Pack the names; an invalid one (NUL, too long) rejects the whole walk,
+   * as QEMU rejects a Twalk with any illegal name before walking. */
+  size_t used = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value e;
+    char *name = NULL;
+    if (napi_get_element(env, argv[1], i, &e) != napi_ok || !arg_component(env, e, j, &name)) return job_abort(env, j);
+    if (j->err) { /* keep type-checking the rest */
+      free(name);
+      continue;
+    }
+    size_t l = strlen(name) + 1;
+    char *grown = realloc(j->names, used + l);
+    if (!grown) {
+      free(name);
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return job_abort(env, j);
+    }
+    memcpy(grown + used, name, l);
+    free(name);
+    j->names = grown;
+    used += l;
+  }
+  j->nnames = n;
+  return job_start(env, j);
+}
+
+static void do_open_root(job *j) {
+  if ((j->err = reserve_fds(j, 1))) return;
+  int fd = open(j->name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  j->err = fd < 0 ? errno : keep_fd(j, fd);
+}
+
+static napi_value js_open_root(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = job_new("open", do_open_root, done_fd_stat);
+  if (!j || !arg_name(env, argv[0], j, &j->name)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static void do_fstat(job *j) {
+  if (!(j->stats = malloc(NSTAT * sizeof *j->stats))) j->err = ENOMEM;
+  else j->err = fill_stat(j->fd, j->stats);
+}
+
+static napi_value done_stat(napi_env env, job *j) { return u64_array(env, j->stats, NSTAT); }
+
+static napi_value js_fstat(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = job_new("statx", do_fstat, done_stat);
+  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* Turn an O_PATH fd into a real open file description. */
+static void do_reopen(job *j) {
+  char p[32];
+  proc_path(p, j->fd);
+  if ((j->err = reserve_fds(j, 1))) return;
+  /* O_NOFOLLOW would refuse the magic link itself (ELOOP); O_CREAT/O_EXCL are
+   * meaningless for an object that exists. */
+  int fd = open(p, (j->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+  j->err = fd < 0 ? errno : keep_fd(j, fd);
+}
+
+static napi_value js_reopen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("open", do_reopen, done_fd);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_i32(env, argv[1], &j->flags)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static void do_openat(job *j) {
+  if ((j->err = reserve_fds(j, 1))) return;
+  int fd = openat(j->fd, j->name, j->flags | O_CLOEXEC | O_NOFOLLOW, (mode_t)j->mode);
+  j->err = fd < 0 ? errno : keep_fd(j, fd);
+}
+
+static napi_value js_openat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  job *j = job_new("openat", do_openat, done_fd);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
+      !arg_i32(env, argv[2], &j->flags) || !arg_u32(env, argv[3], &j->mode))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* Close is never retried on EINTR: on Linux the fd is gone either way. */
+static void do_close(job *j) { RET(close(j->fd)); }
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = job_new("close", do_close, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_close_sync(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  if (!arg_i32(env, argv[0], &fd)) return NULL;
+  if (close(fd) < 0) {
+    napi_value e = errno_error(env, "close", errno);
+    if (e) napi_throw(env, e);
+  }
+  return NULL;
+}
+
+/* ---------- data ---------- */
+
+static void do_pread(job *j) {
+  ssize_t n;
+  do n = pread(j->fd, j->buf, j->len, (off_t)j->a);
+  while (n < 0 && errno == EINTR);
+  j->err = n < 0 ? errno : 0;
+  j->ret = n;
+}
+
+static void do_pwrite(job *j) {
+  ssize_t n;
+  do n = pwrite(j->fd, j->buf, j->len, (off_t)j->a);
+  while (n < 0 && errno == EINTR);
+  j->err = n < 0 ? errno : 0;
+  j->ret = n;
+}
+
+static napi_value rw(napi_env env, napi_callback_info info, const char *op, void (*exec)(job *)) {
+  ARGS(5);
+  job *j = job_new(op, exec, done_int);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_window(env, argv[1], argv[2], argv[3], j) ||
+      !arg_b64(env, argv[4], &j->a))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_pread(napi_env env, napi_callback_info info) { return rw(env, info, "pread", do_pread); }
+static napi_value js_pwrite(napi_env env, napi_callback_info info) { return rw(env, info, "pwrite", do_pwrite); }
+
+/* Directory offsets (d_off) are opaque cookies, valid for lseek on this
+ * directory. Seek and read in one hop so the caller can resume anywhere. */
+static void do_getdents(job *j) {
+  if (lseek(j->fd, (off_t)j->a, SEEK_SET) < 0) {
+    j->err = errno;
+    j->op = "lseek";
+    return;
+  }
+  ssize_t n = getdents64(j->fd, j->buf, j->len);
+  j->err = n < 0 ? errno : 0;
+  j->ret = n;
+}
+
+static napi_value js_getdents(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("getdents64", do_getdents, done_int);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_b64(env, argv[1], &j->a) || !arg_buffer(env, argv[2], j))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* ---------- creating, linking, removing ---------- */
+
+static void do_mkdirat(job *j) { RET(mkdirat(j->fd, j->name, (mode_t)j->mode)); }
+static void do_mknodat(job *j) { RET(mknodat(j->fd, j->name, (mode_t)j->mode, (dev_t)j->a)); }
+static void do_symlinkat(job *j) { RET(symlinkat(j->name2, j->fd, j->name)); }
+static void do_unlinkat(job *j) { RET(unlinkat(j->fd, j->name, j->flags)); }
+static void do_renameat(job *j) { RET(renameat2(j->fd, j->name, j->fd2, j->name2, (unsigned)j->flags)); }
+
+/* linkat(fd, "", ..., AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH on most
+ * kernels; following the proc magic link does the same thing unprivileged. */
+static void do_linkat(job *j) {
+  char p[32];
+  proc_path(p, j->fd);
+  RET(linkat(AT_FDCWD, p, j->fd2, j->name, AT_SYMLINK_FOLLOW));
+}
+
+static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("mkdirat", do_mkdirat, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
+      !arg_u32(env, argv[2], &j->mode))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  job *j = job_new("mknodat", do_mknodat, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
+      !arg_u32(env, argv[2], &j->mode) || !arg_b64(env, argv[3], &j->a))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("symlinkat", do_symlinkat, NULL);
+  if (!j || !arg_name(env, argv[0], j, &j->name2) || !arg_i32(env, argv[1], &j->fd) ||
+      !arg_component(env, argv[2], j, &j->name))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("linkat", do_linkat, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_i32(env, argv[1], &j->fd2) ||
+      !arg_component(env, argv[2], j, &j->name))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_renameat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  job *j = job_new("renameat2", do_renameat, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
+      !arg_i32(env, argv[2], &j->fd2) || !arg_component(env, argv[3], j, &j->name2) || !arg_i32(env, argv[4], &j->flags))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_unlinkat(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("unlinkat", do_unlinkat, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
+      !arg_i32(env, argv[2], &j->flags))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* An empty path on an O_PATH fd of a symlink reads that symlink. */
+static void do_readlink(job *j) {
+  if (!(j->out = malloc(PATH_MAX))) {
+    j->err = ENOMEM;
+    return;
+  }
+  ssize_t n = readlinkat(j->fd, "", j->out, PATH_MAX);
+  j->err = n < 0 ? errno : 0;
+  j->outlen = n < 0 ? 0 : (size_t)n;
+}
+
+static napi_value js_readlink(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = job_new("readlinkat", do_readlink, done_out);
+  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* ---------- attributes ---------- */
+
+/* fchownat with AT_EMPTY_PATH is unprivileged-friendly and handles symlinks. */
+static void do_fchown(job *j) {
+  RET(fchownat(j->fd, "", (uid_t)j->uid, (gid_t)j->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
+}
+
+/* fchmod() refuses O_PATH fds (EBADF); the magic link does not. */
+static void do_fchmod(job *j) {
+  char p[32];
+  proc_path(p, j->fd);
+  RET(fchmodat(AT_FDCWD, p, (mode_t)j->mode, 0));
+}
+
+static void do_utimens(job *j) {
+  char p[32];
+  proc_path(p, j->fd);
+  struct timespec ts[2] = {{.tv_sec = j->a, .tv_nsec = j->b}, {.tv_sec = j->c, .tv_nsec = j->d}};
+  RET(utimensat(AT_FDCWD, p, ts, 0));
+}
+
+/* ftruncate needs a writable open file; truncate() through the magic link
+ * works from an O_PATH fd (with the usual write-permission check). */
+static void do_truncate(job *j) {
+  char p[32];
+  if (j->flags) {
+    j->op = "ftruncate";
+    RET(ftruncate(j->fd, (off_t)j->a));
+  } else {
+    proc_path(p, j->fd);
+    RET(truncate(p, (off_t)j->a));
+  }
+}
+
+static void do_fsync(job *j) {
+  if (j->flags) j->op = "fdatasync";
+  RET(j->flags ? fdatasync(j->fd) : fsync(j->fd));
+}
+
+static void do_fstatfs(job *j) {
+  struct statfs s;
+  if (fstatfs(j->fd, &s) < 0) {
+    j->err = errno;
+    return;
+  }
+  if (!(j->stats = malloc(NSTATFS * sizeof *j->stats))) {
+    j->err = ENOMEM;
+    return;
+  }
+  uint64_t *o = j->stats;
+  o[0] = (uint64_t)s.f_type, o[1] = (uint64_t)s.f_bsize, o[2] = s.f_blocks, o[3] = s.f_bfree;
+  o[4] = s.f_bavail, o[5] = s.f_files, o[6] = s.f_ffree;
+  o[7] = (uint64_t)(uint32_t)s.f_fsid.__val[0] | (uint64_t)(uint32_t)s.f_fsid.__val[1] << 32;
+  o[8] = (uint64_t)s.f_namelen;
+}
+
+static napi_value done_statfs(napi_env env, job *j) { return u64_array(env, j->stats, NSTATFS); }
+
+static napi_value js_fchown(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("fchownat", do_fchown, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_u32(env, argv[1], &j->uid) || !arg_u32(env, argv[2], &j->gid))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_fchmod(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("fchmodat", do_fchmod, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_u32(env, argv[1], &j->mode)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_utimens(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  job *j = job_new("utimensat", do_utimens, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_b64(env, argv[1], &j->a) || !arg_b64(env, argv[2], &j->b) ||
+      !arg_b64(env, argv[3], &j->c) || !arg_b64(env, argv[4], &j->d))
+    return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_truncate(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  job *j = job_new("truncate", do_truncate, NULL);
+  bool open;
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_b64(env, argv[1], &j->a) || !arg_bool(env, argv[2], &open))
+    return job_abort(env, j);
+  j->flags = open;
+  return job_start(env, j);
+}
+
+static napi_value js_fsync(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("fsync", do_fsync, NULL);
+  bool data;
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_bool(env, argv[1], &data)) return job_abort(env, j);
+  j->flags = data;
+  return job_start(env, j);
+}
+
+static napi_value js_fstatfs(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = job_new("fstatfs", do_fstatfs, done_statfs);
+  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* ---------- xattrs (all via the magic link, so O_PATH fds work) ---------- */
+
+/* Size with a first call, then fetch; the value may grow in between (ERANGE),
+ * so go round again. get selects getxattr, else listxattr. */
+static void xattr_fetch(job *j, bool get) {
+  char p[32];
+  proc_path(p, j->fd);
+  for (;;) {
+    ssize_t size = get ? getxattr(p, j->name, NULL, 0) : listxattr(p, NULL, 0);
+    if (size < 0) break;
+    free(j->out);
+    if (!(j->out = malloc(size ? (size_t)size : 1))) {
+      j->err = ENOMEM;
+      return;
+    }
+    ssize_t n = get ? getxattr(p, j->name, j->out, (size_t)size) : listxattr(p, j->out, (size_t)size);
+    if (n >= 0) {
+      j->outlen = (size_t)n;
+      j->err = 0;
+      return;
+    }
+    if (errno != ERANGE) break;
+  }
+  j->err = errno;
+}
+
+static void do_getxattr(job *j) { xattr_fetch(j, true); }
+static void do_listxattr(job *j) { xattr_fetch(j, false); }
+
+static void do_setxattr(job *j) {
+  char p[32];
+  proc_path(p, j->fd);
+  RET(setxattr(p, j->name, j->out, j->outlen, j->flags));
+}
+
+static void do_removexattr(job *j) {
+  char p[32];
+  proc_path(p, j->fd);
+  RET(removexattr(p, j->name));
+}
+
+static napi_value js_getxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("getxattr", do_getxattr, done_out);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_name(env, argv[1], j, &j->name)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_listxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  job *j = job_new("listxattr", do_listxattr, done_out);
+  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+static napi_value js_setxattr(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  job *j = job_new("setxattr", do_setxattr, NULL);
+  void *val;
+  size_t len;
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_name(env, argv[1], j, &j->name) ||
+      !arg_bytes(env, argv[2], &val, &len) || !arg_i32(env, argv[3], &j->flags))
+    return job_abort(env, j);
+  /* Values are small (<= 64 KiB) and binary: copy rather than pin. */
+  if (!(j->out = malloc(len ? len : 1))) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return job_abort(env, j);
+  }
+  memcpy(j->out, val, len);
+  j->outlen = len;
+  return job_start(env, j);
+}
+
+static napi_value js_removexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  job *j = job_new("removexattr", do_removexattr, NULL);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_name(env, argv[1], j, &j->name)) return job_abort(env, j);
+  return job_start(env, j);
+}
+
+/* ---------- OFD locks ---------- */
+
+/* OFD locks belong to the open file description, not the process, so two
+ * fids (fds) in this one process can conflict, as two 9P clients should. */
+static const short lock_types[3] = {F_RDLCK, F_WRLCK, F_UNLCK}; /* 9P numbering */
+
+static int lock_9p(short t) { return t == F_RDLCK ? 0 : t == F_WRLCK ? 1 : 2; }
+
+static void do_lock(job *j) {
+  if (fcntl(j->fd, F_OFD_SETLK, &j->fl) == 0) {
+    j->ret = 1;
+  } else if (errno == EAGAIN || errno == EACCES) {
+    j->ret = 0; /* conflict: not an error, the caller answers "blocked" */
+  } else {
+    j->err = errno;
+  }
+}
+
+static void do_getlock(job *j) { RET(fcntl(j->fd, F_OFD_GETLK, &j->fl)); }
+
+static napi_value done_lock(napi_env env, job *j) {
+  napi_value v;
+  return napi_get_boolean(env, j->ret != 0, &v) == napi_ok ? v : NULL;
+}
+
+static napi_value done_getlock(napi_env env, job *j) {
+  napi_value o, t, s, l, p;
+  if (napi_create_object(env, &o) != napi_ok || napi_create_int32(env, lock_9p(j->fl.l_type), &t) != napi_ok ||
+      napi_create_bigint_int64(env, j->fl.l_start, &s) != napi_ok ||
+      napi_create_bigint_int64(env, j->fl.l_len, &l) != napi_ok || napi_create_int32(env, j->fl.l_pid, &p) != napi_ok ||
+      napi_set_named_property(env, o, "type", t) != napi_ok || napi_set_named_property(env, o, "start", s) != napi_ok ||
+      napi_set_named_property(env, o, "length", l) != napi_ok || napi_set_named_property(env, o, "pid", p) != napi_ok)
+    return NULL;
+  return o;
+}
+
+static napi_value lock_call(napi_env env, napi_callback_info info, const char *op, void (*exec)(job *),
+                            napi_value (*done)(napi_env, job *)) {
+  ARGS(4);
+  job *j = job_new(op, exec, done);
+  int type;
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_i32(env, argv[1], &type) || !arg_b64(env, argv[2], &j->a) ||
+      !arg_b64(env, argv[3], &j->b))
+    return job_abort(env, j);
+  if (type < 0 || type > 2) j->err = EINVAL;
+  else j->fl = (struct flock){.l_type = lock_types[type], .l_whence = SEEK_SET, .l_start = j->a, .l_len = j->b};
+  return job_start(env, j); /* l_pid stays 0, as OFD locks require */
+}
+
+static napi_value js_lock(napi_env env, napi_callback_info info) {
+  return lock_call(env, info, "fcntl", do_lock, done_lock);
+}
+
+static napi_value js_getlock(napi_env env, napi_callback_info info) {
+  return lock_call(env, info, "fcntl", do_getlock, done_getlock);
+}
+
+/* ---------- synchronous helpers ---------- */
+
+/* Number of open fds, for leak tests. Excludes the fd opendir itself uses. */
+static napi_value js_open_fd_count(napi_env env, napi_callback_info info) {
+  (void)info;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) {
+    napi_value e = errno_error(env, "opendir", errno);
+    if (e) napi_throw(env, e);
+    return NULL;
+  }
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d));)
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  napi_value v;
+  return napi_create_int32(env, n - 1, &v) == napi_ok ? v : NULL;
+}
+
+/* ---------- module ---------- */
+
+static bool set_int(napi_env env, napi_value obj, const char *name, int64_t value) {
+  napi_value v;
+  return napi_create_int64(env, value, &v) == napi_ok && napi_set_named_property(env, obj, name, v) == napi_ok;
+}
+
+#define C(x) {#x, x}
+
+NAPI_MODULE_INIT() {
+  static const struct { const char *name; napi_callback fn; } fns[] = {
+      {"openPath", js_open_path},   {"walk", js_walk},           {"openRoot", js_open_root},
+      {"fstat", js_fstat},          {"reopen", js_reopen},       {"openat", js_openat},
+      {"close", js_close},          {"closeSync", js_close_sync}, {"pread", js_pread},
+      {"pwrite", js_pwrite},        {"getdents", js_getdents},   {"mkdirat", js_mkdirat},
+      {"mknodat", js_mknodat},      {"symlinkat", js_symlinkat}, {"readlink", js_readlink},
+      {"linkat", js_linkat},        {"renameat", js_renameat},   {"unlinkat", js_unlinkat},
+      {"fchown", js_fchown},        {"fchmod", js_fchmod},       {"utimens", js_utimens},
+      {"truncate", js_truncate},    {"fsync", js_fsync},         {"fstatfs", js_fstatfs},
+      {"getxattr", js_getxattr},    {"listxattr", js_listxattr}, {"setxattr", js_setxattr},
+      {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
+      {"openFdCount", js_open_fd_count},
+  };
+  static const struct { const char *name; int64_t value; } consts[] = {
+      C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),
+      C(O_NOCTTY),    C(O_TRUNC),    C(O_APPEND),   C(O_NONBLOCK),   C(O_DSYNC),          C(O_DIRECT),
+      C(O_LARGEFILE), C(O_DIRECTORY), C(O_NOFOLLOW), C(O_NOATIME),   C(O_CLOEXEC),        C(O_SYNC),
+      C(O_PATH),      C(AT_REMOVEDIR), C(RENAME_NOREPLACE), C(S_IFMT), C(S_IFREG),        C(S_IFDIR),
+      C(S_IFLNK),     C(S_IFCHR),    C(S_IFBLK),    C(S_IFIFO),      C(S_IFSOCK),
+      C(UTIME_NOW),   C(UTIME_OMIT), C(XATTR_CREATE), C(XATTR_REPLACE),
+  };
+  napi_value fn, o;
+  for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
+    if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok)
+      return NULL;
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  for (size_t i = 0; i < sizeof consts / sizeof *consts; i++)
+    if (!set_int(env, o, consts[i].name, consts[i].value)) return NULL;
+  if (napi_set_named_property(env, exports, "constants", o) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,257 @@
+/**
+ * Typed access to the system-call addon (native/virtfs.c).
+ *
+ * Each function is one (or a few) Linux system calls; all policy lives in the
+ * callers. Everything that touches the disk runs on the libuv thread pool and
+ * returns a Promise. Failures reject with a {@link SysError}: `.errno` is the
+ * positive errno, `.code` its name ('ENOENT'), `.syscall` the failing call.
+ * Wrong argument types throw a TypeError synchronously; out-of-range buffer
+ * windows and bigints a RangeError.
+ *
+ * Names and paths are raw bytes (host names need not be UTF-8); a name with a
+ * NUL byte rejects with EINVAL, one of PATH_MAX bytes or more with ENAMETOOLONG.
+ * 64-bit quantities are bigints. Every fd is opened O_CLOEXEC.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Stat vector from statx(2); signed seconds hold their two's-complement bits. */
+export type RawStat = BigUint64Array;
+
+export const StatIndex = {
+  dev: 0,
+  ino: 1,
+  mode: 2,
+  nlink: 3,
+  uid: 4,
+  gid: 5,
+  rdev: 6,
+  size: 7,
+  blksize: 8,
+  blocks: 9,
+  atimeSec: 10,
+  atimeNsec: 11,
+  mtimeSec: 12,
+  mtimeNsec: 13,
+  ctimeSec: 14,
+  ctimeNsec: 15,
+  btimeSec: 16,
+  btimeNsec: 17,
+} as const;
+
+/** Indexes into the fstatfs() result. fsid is val[0] | val[1] << 32. */
+export const StatfsIndex = {
+  type: 0,
+  bsize: 1,
+  blocks: 2,
+  bfree: 3,
+  bavail: 4,
+  files: 5,
+  ffree: 6,
+  fsid: 7,
+  namelen: 8,
+} as const;
+
+/** The rejection value of every call. */
+export interface SysError extends Error {
+  errno: number;
+  code: string;
+  syscall: string;
+}
+
+export function isSysError(e: unknown): e is SysError {
+  return e instanceof Error && typeof (e as Partial<SysError>).errno === 'number';
+}
+
+export interface WalkResult {
+  /** fds of the successfully walked prefix; the caller owns (and closes) all of them. */
+  fds: number[];
+  stats: RawStat[];
+  /** 0 if every name was walked, else the errno of the first failure. */
+  errno: number;
+}
+
+/** A lock as 9P numbers it: type 0 RDLCK, 1 WRLCK, 2 UNLCK. */
+export interface LockInfo {
+  type: number;
+  start: bigint;
+  length: bigint;
+  pid: number;
+}
+
+type HostConstants = Record<
+  | 'O_RDONLY' | 'O_WRONLY' | 'O_RDWR' | 'O_ACCMODE' | 'O_CREAT' | 'O_EXCL' | 'O_NOCTTY' | 'O_TRUNC'
+  | 'O_APPEND' | 'O_NONBLOCK' | 'O_DSYNC' | 'O_DIRECT' | 'O_LARGEFILE' | 'O_DIRECTORY' | 'O_NOFOLLOW'
+  | 'O_NOATIME' | 'O_CLOEXEC' | 'O_SYNC' | 'O_PATH' | 'AT_REMOVEDIR' | 'RENAME_NOREPLACE'
+  | 'S_IFMT' | 'S_IFREG' | 'S_IFDIR' | 'S_IFLNK' | 'S_IFCHR' | 'S_IFBLK' | 'S_IFIFO' | 'S_IFSOCK'
+  | 'UTIME_NOW' | 'UTIME_OMIT' | 'XATTR_CREATE' | 'XATTR_REPLACE',
+  number
+>;
+
+interface Native {
+  constants: HostConstants;
+  openPath(dirfd: number, name: Uint8Array): Promise<[number, RawStat]>;
+  walk(dirfd: number, names: Uint8Array[]): Promise<WalkResult>;
+  openRoot(path: Uint8Array): Promise<[number, RawStat]>;
+  fstat(fd: number): Promise<RawStat>;
+  reopen(fd: number, flags: number): Promise<number>;
+  openat(dirfd: number, name: Uint8Array, flags: number, mode: number): Promise<number>;
+  close(fd: number): Promise<void>;
+  closeSync(fd: number): void;
+  pread(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
+  pwrite(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
+  getdents(fd: number, cookie: bigint, buf: Uint8Array): Promise<number>;
+  mkdirat(dirfd: number, name: Uint8Array, mode: number): Promise<void>;
+  mknodat(dirfd: number, name: Uint8Array, mode: number, dev: bigint): Promise<void>;
+  symlinkat(target: Uint8Array, dirfd: number, name: Uint8Array): Promise<void>;
+  readlink(fd: number): Promise<Buffer>;
+  linkat(fd: number, newdirfd: number, newname: Uint8Array): Promise<void>;
+  renameat(olddirfd: number, oldname: Uint8Array, newdirfd: number, newname: Uint8Array, flags: number): Promise<void>;
+  unlinkat(dirfd: number, name: Uint8Array, flags: number): Promise<void>;
+  fchown(fd: number, uid: number, gid: number): Promise<void>;
+  fchmod(fd: number, mode: number): Promise<void>;
+  utimens(fd: number, atimeSec: bigint, atimeNsec: bigint, mtimeSec: bigint, mtimeNsec: bigint): Promise<void>;
+  truncate(fd: number, size: bigint, isOpen: boolean): Promise<void>;
+  fsync(fd: number, datasync: boolean): Promise<void>;
+  fstatfs(fd: number): Promise<BigUint64Array>;
+  getxattr(fd: number, name: Uint8Array): Promise<Buffer>;
+  listxattr(fd: number): Promise<Buffer>;
+  setxattr(fd: number, name: Uint8Array, value: Uint8Array, flags: number): Promise<void>;
+  removexattr(fd: number, name: Uint8Array): Promise<void>;
+  lock(fd: number, type: number, start: bigint, length: bigint): Promise<boolean>;
+  getlock(fd: number, type: number, start: bigint, length: bigint): Promise<LockInfo>;
+  openFdCount(): number;
+}
+
+// Compiled to dist/src/backend/local/sys.js: the repository root is four levels up.
+const addonPath = fileURLToPath(new URL('../../../../build/Release/virtfs_native.node', import.meta.url));
+const native = createRequire(import.meta.url)(addonPath) as Native;
+
+/** The host's flag and mode values, straight from the C headers. */
+const { UTIME_NOW: utimeNow, UTIME_OMIT: utimeOmit, ...flags } = native.constants;
+export const O: Readonly<Omit<HostConstants, 'UTIME_NOW' | 'UTIME_OMIT'>> = Object.freeze(flags);
+
+/** Pass in a utimens() nsec slot: set that time to now / leave it unchanged. */
+export const UTIME_NOW: bigint = BigInt(utimeNow);
+export const UTIME_OMIT: bigint = BigInt(utimeOmit);
+
+/** 9P lock types (Tlock/Tgetlock numbering), as taken by lock() and getlock(). */
+export const LockType = { RDLCK: 0, WRLCK: 1, UNLCK: 2 } as const;
+
+/** openat(dirfd, name, O_PATH|O_NOFOLLOW) + statx: the walk primitive. A symlink yields an fd to the link itself. */
+export const openPath: (dirfd: number, name: Uint8Array) => Promise<[fd: number, stat: RawStat]> = native.openPath;
+
+/**
+ * Successive openPath calls, each relative to the previous fd, in one thread-pool hop.
+ * Stops at the first failure (reported in `errno`, not as a rejection; ENOTDIR when
+ * asked to go on from a non-directory). ".." is walked like any name: the caller
+ * enforces the root boundary. Rejects (EINVAL/ENAMETOOLONG) before walking if any
+ * name is invalid.
+ */
+export const walk: (dirfd: number, names: Uint8Array[]) => Promise<WalkResult> = native.walk;
+
+/** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
+export const openRoot: (path: Uint8Array) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
+
+export const fstat: (fd: number) => Promise<RawStat> = native.fstat;
+
+/** Open the object behind an (O_PATH) fd via /proc/self/fd/N; O_NOFOLLOW, O_CREAT and O_EXCL are stripped. */
+export const reopen: (fd: number, flags: number) => Promise<number> = native.reopen;
+
+/** openat with O_NOFOLLOW forced. */
+export const openat: (dirfd: number, name: Uint8Array, flags: number, mode: number) => Promise<number> = native.openat;
+
+export const close: (fd: number) => Promise<void> = native.close;
+/** Synchronous close for teardown paths; throws a SysError on failure. */
+export const closeSync: (fd: number) => void = native.closeSync;
+
+/** One pread(2) into buf[bufOffset, bufOffset+length) (no copy; keep buf alive). Short counts are returned as-is. */
+export const pread: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint) => Promise<number> =
+  native.pread;
+/** One pwrite(2) from buf[bufOffset, bufOffset+length). Short counts are returned as-is. */
+export const pwrite: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint) => Promise<number> =
+  native.pwrite;
+
+/**
+ * lseek(fd, cookie) then one getdents64 into buf; resolves the bytes filled (0 at the end).
+ * Parse with {@link parseDirents}. The seek position is per open file, so calls sharing
+ * an fd must not overlap.
+ */
+export const getdents: (fd: number, cookie: bigint, buf: Uint8Array) => Promise<number> = native.getdents;
+
+export const mkdirat: (dirfd: number, name: Uint8Array, mode: number) => Promise<void> = native.mkdirat;
+export const mknodat: (dirfd: number, name: Uint8Array, mode: number, dev: bigint) => Promise<void> = native.mknodat;
+export const symlinkat: (target: Uint8Array, dirfd: number, name: Uint8Array) => Promise<void> = native.symlinkat;
+/** Target of the symlink an O_PATH fd refers to. */
+export const readlink: (fd: number) => Promise<Buffer> = native.readlink;
+/** Hard-link the object behind fd as newdirfd/newname (via the proc magic link, no privilege needed). */
+export const linkat: (fd: number, newdirfd: number, newname: Uint8Array) => Promise<void> = native.linkat;
+/** renameat2; flags e.g. O.RENAME_NOREPLACE. */
+export const renameat: (
+  olddirfd: number,
+  oldname: Uint8Array,
+  newdirfd: number,
+  newname: Uint8Array,
+  flags: number,
+) => Promise<void> = native.renameat;
+/** flags 0 or O.AT_REMOVEDIR. */
+export const unlinkat: (dirfd: number, name: Uint8Array, flags: number) => Promise<void> = native.unlinkat;
+
+/** Works on O_PATH fds and symlinks; -1 (or 0xFFFFFFFF) leaves that id unchanged. */
+export const fchown: (fd: number, uid: number, gid: number) => Promise<void> = native.fchown;
+/** chmod through the proc magic link, so O_PATH fds work. */
+export const fchmod: (fd: number, mode: number) => Promise<void> = native.fchmod;
+/** utimensat through the proc magic link; pass UTIME_NOW / UTIME_OMIT in an nsec slot. */
+export const utimens: (
+  fd: number,
+  atimeSec: bigint,
+  atimeNsec: bigint,
+  mtimeSec: bigint,
+  mtimeNsec: bigint,
+) => Promise<void> = native.utimens;
+/** ftruncate(fd) if isOpen (needs a writable fd), else truncate() through the proc magic link. */
+export const truncate: (fd: number, size: bigint, isOpen: boolean) => Promise<void> = native.truncate;
+export const fsync: (fd: number, datasync: boolean) => Promise<void> = native.fsync;
+/** See {@link StatfsIndex}. */
+export const fstatfs: (fd: number) => Promise<BigUint64Array> = native.fstatfs;
+
+export const getxattr: (fd: number, name: Uint8Array) => Promise<Buffer> = native.getxattr;
+/** The raw list: names each followed by a NUL. */
+export const listxattr: (fd: number) => Promise<Buffer> = native.listxattr;
+/** flags: 0, O.XATTR_CREATE or O.XATTR_REPLACE. */
+export const setxattr: (fd: number, name: Uint8Array, value: Uint8Array, flags: number) => Promise<void> =
+  native.setxattr;
+export const removexattr: (fd: number, name: Uint8Array) => Promise<void> = native.removexattr;
+
+/**
+ * Non-blocking OFD lock (F_OFD_SETLK) on an open (not O_PATH) fd; type in 9P numbering
+ * ({@link LockType}), length 0 = to EOF. True if granted, false on conflict.
+ */
+export const lock: (fd: number, type: number, start: bigint, length: bigint) => Promise<boolean> = native.lock;
+/** F_OFD_GETLK: the first conflicting lock, or type UNLCK (2) if none. */
+export const getlock: (fd: number, type: number, start: bigint, length: bigint) => Promise<LockInfo> = native.getlock;
+
+/** Entries in /proc/self/fd, synchronously (leak checks in tests). */
+export const openFdCount: () => number = native.openFdCount;
+
+/**
+ * Walk linux_dirent64 records in buf[0, length): d_ino u64, d_off s64, d_reclen u16,
+ * d_type u8, NUL-terminated name. `name` is a view into buf (no copy, no NUL), valid
+ * until buf is reused. Return false from visit to stop early.
+ */
+export function parseDirents(
+  buf: Uint8Array,
+  length: number,
+  visit: (ino: bigint, off: bigint, type: number, name: Buffer) => boolean | void,
+): void {
+  const view = new DataView(buf.buffer, buf.byteOffset, length);
+  for (let p = 0; p + 19 <= length; ) {
+    const reclen = view.getUint16(p + 16, true);
+    if (reclen < 20 || p + reclen > length) throw new RangeError(`corrupt dirent record at ${p}`);
+    const nameEnd = buf.indexOf(0, p + 19);
+    const end = nameEnd < 0 || nameEnd > p + reclen ? p + reclen : nameEnd;
+    const name = Buffer.from(buf.buffer, buf.byteOffset + p + 19, end - (p + 19));
+    if (visit(view.getBigUint64(p, true), view.getBigInt64(p + 8, true), view.getUint8(p + 18), name) === false) return;
+    p += reclen;
+  }
+}
