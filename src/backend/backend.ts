@@ -1,0 +1,131 @@
+import type { P9Error } from '../protocol/errno.js';
+import type { Qid } from '../protocol/qid.js';
+import type { Refcounted } from './refcounted.js';
+
+// The contract between the 9P server and a filesystem. The server owns fids, tags, flushes and
+// export policy; a backend only does filesystem operations on objects it handed out. Every method
+// may run concurrently with any other (the server adds no locking), so implementations work on
+// stable object handles, never on paths that a concurrent rename could change under them.
+
+/** Who is asking: the attaching user (Tattach n_uname) and, for creates, the group the client chose. */
+export interface Credentials {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** One filesystem object (file, directory, symlink, device, ...). Survives renames and unlinks. */
+export interface Node extends Refcounted {
+  readonly qid: Qid;
+  readonly isDirectory: boolean;
+}
+
+/** An object opened for I/O by Tlopen or Tlcreate. */
+export interface OpenFile extends Refcounted {
+  readonly node: Node;
+  readonly writable: boolean;
+}
+
+/** Rgetattr's fields, all of them always filled. */
+export interface Attr {
+  qid: Qid;
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: bigint;
+  rdev: bigint;
+  size: bigint;
+  blksize: bigint;
+  blocks: bigint;
+  atimeSec: bigint;
+  atimeNsec: bigint;
+  mtimeSec: bigint;
+  mtimeNsec: bigint;
+  ctimeSec: bigint;
+  ctimeNsec: bigint;
+  btimeSec: bigint;
+  btimeNsec: bigint;
+  hasBtime: boolean;
+}
+
+/** Tsetattr as received: `valid` says which fields apply (SetattrValid bits). */
+export interface SetattrRequest {
+  valid: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: bigint;
+  atimeSec: bigint;
+  atimeNsec: bigint;
+  mtimeSec: bigint;
+  mtimeNsec: bigint;
+}
+
+export interface Statfs {
+  fsType: number;
+  bsize: number;
+  blocks: bigint;
+  bfree: bigint;
+  bavail: bigint;
+  files: bigint;
+  ffree: bigint;
+  fsid: bigint;
+  namelen: number;
+}
+
+export interface LockRange {
+  lockType: number;
+  start: bigint;
+  length: bigint;
+}
+
+export interface WalkResult {
+  /** One qid per name walked successfully, in order. */
+  qids: Qid[];
+  /** The object the last name reached, owned by the caller; null if the walk stopped early. */
+  node: Node | null;
+  /** Why the walk stopped early, or null if every name was walked. */
+  error: P9Error | null;
+}
+
+export interface Backend {
+  /** The root of the export that `aname` names, for this user. */
+  attach(cred: Credentials, aname: string): Promise<Node>;
+  walk(from: Node, names: readonly Buffer[]): Promise<WalkResult>;
+  getattr(node: Node, open: OpenFile | null): Promise<Attr>;
+  setattr(node: Node, open: OpenFile | null, req: SetattrRequest): Promise<void>;
+  /** Open for I/O; `flags` use the wire's Linux O_* numbering. Only regular files and directories. */
+  open(node: Node, flags: number): Promise<OpenFile>;
+  create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile>;
+  mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid>;
+  mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid>;
+  symlink(dir: Node, name: Buffer, target: Buffer, cred: Credentials): Promise<Qid>;
+  link(dir: Node, target: Node, name: Buffer): Promise<void>;
+  readlink(node: Node): Promise<Buffer>;
+  renameat(oldDir: Node, oldName: Buffer, newDir: Node, newName: Buffer): Promise<void>;
+  rename(node: Node, newDir: Node, newName: Buffer): Promise<void>;
+  unlinkat(dir: Node, name: Buffer, flags: number): Promise<void>;
+  remove(node: Node): Promise<void>;
+  /** Read into `buf` at `bufOffset`: the reply buffer itself, so data is never copied twice. */
+  read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number>;
+  write(file: OpenFile, offset: bigint, data: Buffer): Promise<number>;
+  /**
+   * Fill `out` with whole entries starting after `cookie` (0: from the start). `add` returns false
+   * when the next entry does not fit; the next call resumes from the last offset added.
+   */
+  readdir(file: OpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void>;
+  fsync(file: OpenFile, datasync: boolean): Promise<void>;
+  statfs(node: Node): Promise<Statfs>;
+  /** Try to take or release a byte-range lock without waiting: true if granted. */
+  lock(file: OpenFile, range: LockRange): Promise<boolean>;
+  /** The first lock that would conflict with `range`, or lockType UNLCK if none. */
+  getlock(file: OpenFile, range: LockRange): Promise<LockRange>;
+  xattrGet(node: Node, name: Buffer): Promise<Buffer>;
+  /** Attribute names, each NUL-terminated, as listxattr(2) returns them. */
+  xattrList(node: Node): Promise<Buffer>;
+  xattrSet(node: Node, name: Buffer, value: Buffer, flags: number): Promise<void>;
+  xattrRemove(node: Node, name: Buffer): Promise<void>;
+  /** Release everything (export root descriptors); called once when the server shuts down. */
+  close(): Promise<void>;
+}
+
+export type DirentSink = (qid: Qid, offset: bigint, type: number, name: Buffer) => boolean;

@@ -1,0 +1,483 @@
+import { readlink as readlinkPath } from 'node:fs/promises';
+import type { Attr, Backend, Credentials, DirentSink, LockRange, Node, OpenFile, SetattrRequest, Statfs, WalkResult } from '../backend.js';
+import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrValid, XATTR_SIZE_MAX, XattrFlag } from '../../protocol/constants.js';
+import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
+import type { Qid } from '../../protocol/qid.js';
+import { LocalNode, LocalOpenFile } from './local-node.js';
+import { checkComponent, checkExistingName, checkNewName, isDotDot } from './names.js';
+import { isWriteAccess } from '../../protocol/open-flags.js';
+import { hostOpenFlags } from './open-flags.js';
+import { QidMapper } from './qid-mapper.js';
+import type { SecurityModel } from './security-model.js';
+import * as sys from './sys.js';
+import { StatIndex as S, type RawStat } from './sys.js';
+
+const S_IFMT = 0o170000;
+
+export interface LocalBackendOptions {
+  /** The exported directory. */
+  root: string;
+  model: SecurityModel;
+}
+
+/**
+ * The host filesystem below one directory. Every object is reached by walking one component at a
+ * time from the export root's descriptor with O_NOFOLLOW, and every operation afterwards goes
+ * through the object's own descriptor, so no symlink is ever followed on the host and a rename
+ * cannot redirect an operation elsewhere. Nothing outside the export root is reachable.
+ */
+export class LocalBackend implements Backend {
+  private constructor(
+    private readonly rootNode: LocalNode,
+    /** The root's path as the kernel names it, to locate objects for legacy Tremove/Trename. */
+    private readonly rootPath: Buffer,
+    private readonly qids: QidMapper,
+    private readonly model: SecurityModel,
+  ) {}
+
+  static async open(options: LocalBackendOptions): Promise<LocalBackend> {
+    // Modes arrive from the client with its umask already applied; the server's own must not
+    // strip more (process-wide, which is why a server process serves with umask 0).
+    process.umask(0);
+    const [fd, stat] = await sys.openRoot(Buffer.from(options.root));
+    const dev = stat[S.dev]!;
+    const qids = new QidMapper(dev);
+    const root = new LocalNode(fd, dev, stat[S.ino]!, LocalNode.formatOf(Number(stat[S.mode])), qidOf(qids, stat));
+    const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
+    return new LocalBackend(root, rootPath, qids, options.model);
+  }
+
+  async close(): Promise<void> {
+    this.rootNode.release();
+  }
+
+  async attach(_cred: Credentials, aname: string): Promise<Node> {
+    if (aname !== '' && aname !== '/' && aname !== this.rootPath.toString()) {
+      throw new P9Error(Errno.ENOENT, `no export named ${JSON.stringify(aname)}`);
+    }
+    return this.rootNode.retain();
+  }
+
+  async walk(from: Node, names: readonly Buffer[]): Promise<WalkResult> {
+    let cur = local(from).retain();
+    const qids: Qid[] = [];
+    try {
+      let i = 0;
+      while (i < names.length) {
+        if (isDotDot(names[i]!)) {
+          const up = await this.parentOf(cur);
+          cur.release();
+          cur = up;
+          qids.push(cur.qid);
+          i++;
+          continue;
+        }
+        // Walk the run of ordinary names up to the next ".." in one thread-pool hop.
+        let j = i;
+        while (j < names.length && !isDotDot(names[j]!)) checkComponent(names[j++]!);
+        const run = await sys.walk(cur.fd, names.slice(i, j));
+        for (let k = 0; k < run.fds.length - 1; k++) sys.close(run.fds[k]!).catch(() => {});
+        for (const st of run.stats) qids.push(qidOf(this.qids, st));
+        if (run.fds.length > 0) {
+          const last = run.fds.length - 1;
+          cur.release();
+          cur = this.nodeOf(run.fds[last]!, run.stats[last]!);
+        }
+        if (run.errno !== 0) throw new P9Error(run.errno);
+        i = j;
+      }
+      return { qids, node: cur, error: null };
+    } catch (err) {
+      cur.release();
+      return { qids, node: null, error: err instanceof P9Error ? err : new P9Error(toErrno(err)) };
+    }
+  }
+
+  /** ".." of the export root is the root itself: the walk never climbs out. */
+  private async parentOf(node: LocalNode): Promise<LocalNode> {
+    if (this.isRoot(node)) return this.rootNode.retain();
+    if (!node.isDirectory) throw new P9Error(Errno.ENOTDIR);
+    const [fd, st] = await sys.openPath(node.fd, DOTDOT);
+    return this.nodeOf(fd, st);
+  }
+
+  private isRoot(node: LocalNode): boolean {
+    return node.dev === this.rootNode.dev && node.ino === this.rootNode.ino;
+  }
+
+  private nodeOf(fd: number, st: RawStat): LocalNode {
+    return new LocalNode(fd, st[S.dev]!, st[S.ino]!, LocalNode.formatOf(Number(st[S.mode])), qidOf(this.qids, st));
+  }
+
+  async getattr(node: Node, open: OpenFile | null): Promise<Attr> {
+    const st = await sys.fstat(open ? (open as LocalOpenFile).fd : local(node).fd);
+    const own = this.model.ownership(st);
+    return {
+      qid: qidOf(this.qids, st),
+      mode: own.mode,
+      uid: own.uid,
+      gid: own.gid,
+      nlink: st[S.nlink]!,
+      rdev: own.rdev,
+      size: st[S.size]!,
+      blksize: st[S.blksize]!,
+      blocks: st[S.blocks]!,
+      atimeSec: st[S.atimeSec]!,
+      atimeNsec: st[S.atimeNsec]!,
+      mtimeSec: st[S.mtimeSec]!,
+      mtimeNsec: st[S.mtimeNsec]!,
+      ctimeSec: st[S.ctimeSec]!,
+      ctimeNsec: st[S.ctimeNsec]!,
+      btimeSec: st[S.btimeSec]!,
+      btimeNsec: st[S.btimeNsec]!,
+      hasBtime: st[S.btimeSec] !== 0n || st[S.btimeNsec] !== 0n,
+    };
+  }
+
+  /** Applied in QEMU's order (mode, times, owner, size) so a combined request behaves the same. */
+  async setattr(node: Node, open: OpenFile | null, req: SetattrRequest): Promise<void> {
+    const n = local(node);
+    const v = req.valid;
+    if (v & SetattrValid.MODE) await this.model.chmod(n.fd, req.mode);
+    if (v & (SetattrValid.ATIME | SetattrValid.MTIME)) {
+      const [aS, aN] = timeArg(v, SetattrValid.ATIME, SetattrValid.ATIME_SET, req.atimeSec, req.atimeNsec);
+      const [mS, mN] = timeArg(v, SetattrValid.MTIME, SetattrValid.MTIME_SET, req.mtimeSec, req.mtimeNsec);
+      await sys.utimens(n.fd, aS, aN, mS, mN);
+    }
+    if (v & (SetattrValid.UID | SetattrValid.GID)) {
+      await this.model.chown(n.fd, v & SetattrValid.UID ? req.uid : -1, v & SetattrValid.GID ? req.gid : -1);
+    } else if (v === SetattrValid.CTIME) {
+      // A bare ctime update: chown to the same ids is the one call that only touches ctime.
+      await sys.fchown(n.fd, -1, -1);
+    }
+    if (v & SetattrValid.SIZE) {
+      const o = open as LocalOpenFile | null;
+      if (n.isDirectory) throw new P9Error(Errno.EISDIR);
+      await (o?.writable ? sys.truncate(o.fd, req.size, true) : sys.truncate(n.fd, req.size, false));
+    }
+  }
+
+  async open(node: Node, flags: number): Promise<OpenFile> {
+    const n = local(node);
+    if (n.isDirectory) {
+      if (isWriteAccess(flags)) throw new P9Error(Errno.EISDIR);
+      const fd = await sys.reopen(n.fd, sys.O.O_RDONLY | sys.O.O_DIRECTORY);
+      return new LocalOpenFile(fd, n.retain(), false);
+    }
+    // Device nodes, fifos and sockets are never opened on the guest's behalf: a device would
+    // expose the host's hardware, a fifo would block a server thread (CVE-2023-2861).
+    if (!n.isRegular) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
+    const fd = await reopenNoatime(n.fd, hostOpenFlags(flags));
+    return new LocalOpenFile(fd, n.retain(), isWriteAccess(flags));
+  }
+
+  async create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile> {
+    const d = local(dir);
+    checkNewName(name);
+    let fd: number;
+    try {
+      fd = await sys.openat(d.fd, name, hostOpenFlags(flags) | sys.O.O_CREAT | sys.O.O_EXCL, mode & 0o7777);
+    } catch (err) {
+      // O_CREAT without O_EXCL on a name that appeared meanwhile opens it, as open(2) would;
+      // through the walk, so the existing object gets the same type checks as Tlopen.
+      if (toErrno(err) !== Errno.EEXIST || flags & LinuxOpenFlag.EXCL) throw err;
+      const [pfd, st] = await sys.openPath(d.fd, name);
+      const node = this.nodeOf(pfd, st);
+      try {
+        return await this.open(node, flags & ~LinuxOpenFlag.TRUNC);
+      } finally {
+        node.release();
+      }
+    }
+    try {
+      await this.model.ownNewObject(fd, cred);
+      const pfd = await sys.reopen(fd, sys.O.O_PATH);
+      const node = this.nodeOf(pfd, await sys.fstat(pfd));
+      return new LocalOpenFile(fd, node, isWriteAccess(flags));
+    } catch (err) {
+      sys.closeSync(fd);
+      throw err;
+    }
+  }
+
+  async mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid> {
+    checkNewName(name);
+    await sys.mkdirat(local(dir).fd, name, mode & 0o7777);
+    return this.finishCreate(local(dir), name, cred);
+  }
+
+  async mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid> {
+    checkNewName(name);
+    const format = mode & S_IFMT;
+    const allowed = [sys.O.S_IFREG, sys.O.S_IFIFO, sys.O.S_IFSOCK, sys.O.S_IFCHR, sys.O.S_IFBLK];
+    if (!allowed.includes(format)) throw new P9Error(Errno.EINVAL, 'mknod of a directory or symlink');
+    await sys.mknodat(local(dir).fd, name, mode & (S_IFMT | 0o7777), makedev(major, minor));
+    return this.finishCreate(local(dir), name, cred);
+  }
+
+  async symlink(dir: Node, name: Buffer, target: Buffer, cred: Credentials): Promise<Qid> {
+    checkNewName(name);
+    if (target.includes(0)) throw new P9Error(Errno.EINVAL, 'symlink target contains NUL');
+    await sys.symlinkat(target, local(dir).fd, name);
+    return this.finishCreate(local(dir), name, cred);
+  }
+
+  /** Own and identify a just-created object. A racing swap of the name yields at worst a symlink, never followed. */
+  private async finishCreate(dir: LocalNode, name: Buffer, cred: Credentials): Promise<Qid> {
+    const [fd] = await sys.openPath(dir.fd, name);
+    try {
+      await this.model.ownNewObject(fd, cred);
+      return qidOf(this.qids, await sys.fstat(fd));
+    } finally {
+      await sys.close(fd);
+    }
+  }
+
+  async link(dir: Node, target: Node, name: Buffer): Promise<void> {
+    checkNewName(name);
+    const t = local(target);
+    if (t.isDirectory) throw new P9Error(Errno.EPERM, 'hard links to directories are not allowed');
+    await sys.linkat(t.fd, local(dir).fd, name);
+  }
+
+  readlink(node: Node): Promise<Buffer> {
+    const n = local(node);
+    if (n.format !== sys.O.S_IFLNK) return Promise.reject(new P9Error(Errno.EINVAL, 'not a symlink'));
+    return sys.readlink(n.fd);
+  }
+
+  async renameat(oldDir: Node, oldName: Buffer, newDir: Node, newName: Buffer): Promise<void> {
+    checkExistingName(oldName);
+    checkNewName(newName);
+    await sys.renameat(local(oldDir).fd, oldName, local(newDir).fd, newName, 0);
+  }
+
+  async rename(node: Node, newDir: Node, newName: Buffer): Promise<void> {
+    checkNewName(newName);
+    const at = await this.locate(local(node));
+    try {
+      await sys.renameat(at.parent, at.name, local(newDir).fd, newName, 0);
+    } finally {
+      await sys.close(at.parent);
+    }
+  }
+
+  async unlinkat(dir: Node, name: Buffer, flags: number): Promise<void> {
+    checkExistingName(name);
+    if (flags & ~AT_REMOVEDIR) throw new P9Error(Errno.EINVAL, `unlinkat flags 0x${flags.toString(16)}`);
+    await sys.unlinkat(local(dir).fd, name, flags & AT_REMOVEDIR ? sys.O.AT_REMOVEDIR : 0);
+  }
+
+  async remove(node: Node): Promise<void> {
+    const n = local(node);
+    const at = await this.locate(n);
+    try {
+      await sys.unlinkat(at.parent, at.name, n.isDirectory ? sys.O.AT_REMOVEDIR : 0);
+    } finally {
+      await sys.close(at.parent);
+    }
+  }
+
+  /**
+   * Where an object currently lives, for the two legacy messages that name an object rather than
+   * a directory entry. The kernel's own record of the descriptor's path (kept current across
+   * renames) is re-walked from the root without following anything, and the entry found must be
+   * the same inode.
+   */
+  private async locate(node: LocalNode): Promise<{ parent: number; name: Buffer }> {
+    if (this.isRoot(node)) throw new P9Error(Errno.EBUSY, 'the export root cannot be removed or renamed');
+    const path = await readlinkPath(procPath(node.fd), { encoding: 'buffer' });
+    const prefix = Buffer.concat([this.rootPath, SLASH]);
+    if (!path.subarray(0, prefix.length).equals(prefix) || path.toString('latin1').endsWith(' (deleted)')) {
+      throw new P9Error(Errno.ENOENT, 'object is no longer reachable from the export');
+    }
+    const parts = splitPath(path.subarray(prefix.length));
+    const name = parts.pop()!;
+    let parent = this.rootNode.fd;
+    let owned = -1;
+    if (parts.length > 0) {
+      const run = await sys.walk(this.rootNode.fd, parts);
+      for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
+      if (run.errno !== 0) {
+        if (run.fds.length > 0) sys.closeSync(run.fds[run.fds.length - 1]!);
+        throw new P9Error(run.errno);
+      }
+      parent = owned = run.fds[run.fds.length - 1]!;
+    }
+    try {
+      const [fd, st] = await sys.openPath(parent, name);
+      await sys.close(fd);
+      if (st[S.dev] !== node.dev || st[S.ino] !== node.ino) throw new P9Error(Errno.ENOENT, 'object moved');
+      // The caller closes the parent; hand it a descriptor of its own even for the root.
+      return { parent: owned >= 0 ? owned : await sys.reopen(this.rootNode.fd, sys.O.O_PATH), name };
+    } catch (err) {
+      if (owned >= 0) sys.closeSync(owned);
+      throw err;
+    }
+  }
+
+  read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number> {
+    return sys.pread((file as LocalOpenFile).fd, buf, bufOffset, count, offset);
+  }
+
+  async write(file: OpenFile, offset: bigint, data: Buffer): Promise<number> {
+    const f = file as LocalOpenFile;
+    if (!f.writable) throw new P9Error(Errno.EBADF, 'file is not open for writing');
+    if (data.length === 0) return 0;
+    const n = await sys.pwrite(f.fd, data, 0, data.length, offset);
+    // The client retries a zero count forever; say why instead.
+    if (n === 0) throw new P9Error(Errno.ENOSPC);
+    return n;
+  }
+
+  readdir(file: OpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void> {
+    const f = file as LocalOpenFile;
+    if (!f.node.isDirectory) return Promise.reject(new P9Error(Errno.ENOTDIR));
+    const run = f.dirQueue.then(() => this.readdirNow(f, cookie, maxBytes, add));
+    f.dirQueue = run.catch(() => {});
+    return run;
+  }
+
+  /** Resume at the host's own d_off cookie: O(1), never a rescan, stable across modifications. */
+  private async readdirNow(f: LocalOpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void> {
+    const size = Math.max(4096, Math.min(maxBytes, 1 << 20));
+    if (!f.direntBuf || f.direntBuf.length < size) f.direntBuf = Buffer.allocUnsafe(size);
+    const buf = f.direntBuf;
+    const dir = f.node;
+    const atRoot = this.isRoot(dir);
+    for (;;) {
+      const n = await sys.getdents(f.fd, cookie, buf.subarray(0, size));
+      if (n === 0) return;
+      let full = false;
+      sys.parseDirents(buf, n, (ino, off, type, name) => {
+        const path = atRoot && isDotDot(name) ? this.rootNode.qid.path : this.qids.path(dir.dev, ino);
+        const qid: Qid = { type: direntQidType(type), version: 0, path };
+        if (!add(qid, off, type, name)) {
+          full = true;
+          return false;
+        }
+        cookie = off;
+        return true;
+      });
+      if (full) return;
+    }
+  }
+
+  fsync(file: OpenFile, datasync: boolean): Promise<void> {
+    return sys.fsync((file as LocalOpenFile).fd, datasync);
+  }
+
+  async statfs(node: Node): Promise<Statfs> {
+    const s = await sys.fstatfs(local(node).fd);
+    return {
+      fsType: Number(s[0]! & 0xffffffffn),
+      bsize: Number(s[1]!),
+      blocks: s[2]!,
+      bfree: s[3]!,
+      bavail: s[4]!,
+      files: s[5]!,
+      ffree: s[6]!,
+      fsid: s[7]!,
+      namelen: Number(s[8]!),
+    };
+  }
+
+  /** OFD locks: owned by the open file, so they exclude between fids and connections and vanish on close. */
+  lock(file: OpenFile, range: LockRange): Promise<boolean> {
+    checkLockType(range.lockType);
+    return sys.lock((file as LocalOpenFile).fd, range.lockType, range.start, range.length);
+  }
+
+  async getlock(file: OpenFile, range: LockRange): Promise<LockRange> {
+    checkLockType(range.lockType);
+    if (range.lockType === LockType.UNLCK) return range;
+    const l = await sys.getlock((file as LocalOpenFile).fd, range.lockType, range.start, range.length);
+    return { lockType: l.type, start: l.start, length: l.length };
+  }
+
+  async xattrGet(node: Node, name: Buffer): Promise<Buffer> {
+    this.model.checkXattrName(name);
+    const v = await sys.getxattr(local(node).fd, name);
+    if (v.length > XATTR_SIZE_MAX) throw new P9Error(Errno.E2BIG);
+    return v;
+  }
+
+  async xattrList(node: Node): Promise<Buffer> {
+    const list = this.model.filterXattrList(await sys.listxattr(local(node).fd));
+    if (list.length > XATTR_SIZE_MAX) throw new P9Error(Errno.E2BIG);
+    return list;
+  }
+
+  async xattrSet(node: Node, name: Buffer, value: Buffer, flags: number): Promise<void> {
+    this.model.checkXattrName(name);
+    if (flags & ~(XattrFlag.CREATE | XattrFlag.REPLACE)) throw new P9Error(Errno.EINVAL, 'xattr flags');
+    await sys.setxattr(local(node).fd, name, value, flags);
+  }
+
+  async xattrRemove(node: Node, name: Buffer): Promise<void> {
+    this.model.checkXattrName(name);
+    await sys.removexattr(local(node).fd, name);
+  }
+}
+
+const DOTDOT = Buffer.from('..');
+const SLASH = Buffer.from('/');
+
+function local(node: Node): LocalNode {
+  return node as LocalNode;
+}
+
+function procPath(fd: number): string {
+  return `/proc/self/fd/${fd}`;
+}
+
+function splitPath(p: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= p.length; i++) {
+    if (i === p.length || p[i] === 0x2f) {
+      if (i > start) out.push(p.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+function qidOf(qids: QidMapper, st: RawStat): Qid {
+  return qids.qid(st[S.dev]!, st[S.ino]!, Number(st[S.mode]), st[S.mtimeSec]!, st[S.mtimeNsec]!, st[S.size]!);
+}
+
+function direntQidType(type: number): number {
+  if (type === DirentType.DIR) return QidType.DIR;
+  if (type === DirentType.LNK) return QidType.SYMLINK;
+  return QidType.FILE;
+}
+
+/** Without ATIME/MTIME leave the time alone; without *_SET the client means "now". */
+function timeArg(valid: number, bit: number, setBit: number, sec: bigint, nsec: bigint): [bigint, bigint] {
+  if (!(valid & bit)) return [0n, sys.UTIME_OMIT];
+  if (!(valid & setBit)) return [0n, sys.UTIME_NOW];
+  if (nsec >= 1_000_000_000n) throw new P9Error(Errno.EINVAL, 'nanoseconds out of range');
+  return [sec, nsec];
+}
+
+function checkLockType(t: number): void {
+  if (t !== LockType.RDLCK && t !== LockType.WRLCK && t !== LockType.UNLCK) throw new P9Error(Errno.EINVAL, `lock type ${t}`);
+}
+
+/** Linux's dev_t encoding (glibc makedev). */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major >>> 0);
+  const mi = BigInt(minor >>> 0);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+/** O_NOATIME is refused for files the server's user does not own; fall back like QEMU does. */
+async function reopenNoatime(fd: number, flags: number): Promise<number> {
+  try {
+    return await sys.reopen(fd, flags);
+  } catch (err) {
+    if (toErrno(err) === Errno.EPERM && flags & sys.O.O_NOATIME) return sys.reopen(fd, flags & ~sys.O.O_NOATIME);
+    throw err;
+  }
+}

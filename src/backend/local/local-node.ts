@@ -1,0 +1,60 @@
+import type { Node, OpenFile } from '../backend.js';
+import { Refcounted } from '../refcounted.js';
+import type { Qid } from '../../protocol/qid.js';
+import { close } from './sys.js';
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+/** A host object held by an O_PATH descriptor: it names the object itself, not a path to it. */
+export class LocalNode extends Refcounted implements Node {
+  constructor(
+    /** O_PATH|O_NOFOLLOW descriptor; never read or written through. */
+    readonly fd: number,
+    readonly dev: bigint,
+    readonly ino: bigint,
+    /** File type bits (S_IFMT) — fixed for an inode's life. */
+    readonly format: number,
+    readonly qid: Qid,
+  ) {
+    super();
+  }
+
+  get isDirectory(): boolean {
+    return this.format === S_IFDIR;
+  }
+
+  get isRegular(): boolean {
+    return this.format === S_IFREG;
+  }
+
+  protected free(): void {
+    close(this.fd).catch(() => {});
+  }
+
+  static formatOf(mode: number): number {
+    return mode & S_IFMT;
+  }
+}
+
+/** A regular file or directory opened for I/O; holds its node alive. */
+export class LocalOpenFile extends Refcounted implements OpenFile {
+  /** Serialises readdir: lseek + getdents on one descriptor must not interleave. */
+  dirQueue: Promise<unknown> = Promise.resolve();
+  /** getdents buffer reused across Treaddir calls on this directory. */
+  direntBuf: Buffer | null = null;
+
+  constructor(
+    readonly fd: number,
+    readonly node: LocalNode,
+    readonly writable: boolean,
+  ) {
+    super();
+  }
+
+  protected free(): void {
+    close(this.fd).catch(() => {});
+    this.node.release();
+  }
+}

@@ -1,0 +1,38 @@
+import type { Node, OpenFile } from '../backend/backend.js';
+
+/** A value being assembled by Txattrcreate + Twrite, set when the fid is clunked. */
+export interface PendingXattr {
+  name: Buffer;
+  value: Buffer;
+  flags: number;
+  written: number;
+}
+
+/**
+ * A client's handle on a filesystem object. It names the object, not a path, so renames and
+ * unlinks elsewhere leave it working. It holds one reference on its node (and open file).
+ */
+export class Fid {
+  open: OpenFile | null = null;
+  /** Txattrwalk's result, read back with Tread. */
+  xattrValue: Buffer | null = null;
+  xattrPending: PendingXattr | null = null;
+
+  constructor(
+    readonly id: number,
+    public node: Node,
+    /** The attaching user (n_uname): owner of what this fid creates. */
+    readonly uid: number,
+  ) {}
+
+  get isPlain(): boolean {
+    return this.open === null && this.xattrValue === null && this.xattrPending === null;
+  }
+
+  /** Drop the fid's own references; pinned requests keep theirs until they finish. */
+  release(): void {
+    this.open?.release();
+    this.open = null;
+    this.node.release();
+  }
+}

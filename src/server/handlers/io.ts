@@ -1,0 +1,60 @@
+import { RREAD_HEADER_SIZE } from '../../protocol/constants.js';
+import { Errno, P9Error } from '../../protocol/errno.js';
+import { MessageType, type Message } from '../../protocol/messages.js';
+import { reply, type Reply } from '../reply.js';
+import type { RequestContext } from '../request-context.js';
+
+/** An Rread frame of `count` data bytes whose header is written once the count is known. */
+function rreadFrame(capacity: number): Buffer {
+  return Buffer.allocUnsafe(RREAD_HEADER_SIZE + capacity);
+}
+
+function finishRread(frame: Buffer, count: number): Buffer {
+  const size = RREAD_HEADER_SIZE + count;
+  frame.writeUInt32LE(size, 0);
+  frame[4] = MessageType.Rread;
+  frame.writeUInt32LE(count, 7);
+  return frame.subarray(0, size);
+}
+
+/** Data is read straight into the reply frame: no copy between disk and socket. */
+export async function read(ctx: RequestContext, m: Message<'Tread'>): Promise<Reply> {
+  const fid = ctx.fid(m.fid);
+  const count = Math.min(m.count, ctx.session.msize - RREAD_HEADER_SIZE);
+  if (fid.xattrValue) {
+    const v = fid.xattrValue;
+    const start = m.offset >= BigInt(v.length) ? v.length : Number(m.offset);
+    const n = Math.min(count, v.length - start);
+    const frame = rreadFrame(n);
+    v.copy(frame, RREAD_HEADER_SIZE, start, start + n);
+    return finishRread(frame, n);
+  }
+  const open = ctx.open(fid);
+  if (open.node.isDirectory) throw new P9Error(Errno.EISDIR);
+  const frame = rreadFrame(count);
+  const n = count === 0 ? 0 : await ctx.session.server.backend.read(open, m.offset, frame, RREAD_HEADER_SIZE, count);
+  return finishRread(frame, n);
+}
+
+/** The payload is written from the request frame itself (a view, never copied). */
+export async function write(ctx: RequestContext, m: Message<'Twrite'>): Promise<Reply> {
+  const fid = ctx.fid(m.fid);
+  const x = fid.xattrPending;
+  if (x) {
+    const end = m.offset + BigInt(m.data.length);
+    if (end > BigInt(x.value.length)) throw new P9Error(Errno.EINVAL, 'write beyond the size given to Txattrcreate');
+    m.data.copy(x.value, Number(m.offset));
+    x.written += m.data.length;
+    return reply('Rwrite', { count: m.data.length });
+  }
+  const open = ctx.open(fid);
+  if (!open.writable) throw new P9Error(Errno.EBADF, 'file is not open for writing');
+  const count = await ctx.session.server.backend.write(open, m.offset, m.data);
+  return reply('Rwrite', { count });
+}
+
+export async function fsync(ctx: RequestContext, m: Message<'Tfsync'>): Promise<Reply> {
+  const open = ctx.open(ctx.fid(m.fid));
+  await ctx.session.server.backend.fsync(open, m.datasync !== 0);
+  return reply('Rfsync', {});
+}

@@ -1,0 +1,36 @@
+import { Errno, P9Error } from '../../protocol/errno.js';
+import type { Message } from '../../protocol/messages.js';
+import { reply, type Reply } from '../reply.js';
+import type { RequestContext } from '../request-context.js';
+
+// iounit 0 lets the client use msize - 24 for every read and write, the largest it can.
+const IOUNIT = 0;
+
+export async function lopen(ctx: RequestContext, m: Message<'Tlopen'>): Promise<Reply> {
+  const fid = ctx.fid(m.fid);
+  if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
+  const open = await ctx.session.server.backend.open(ctx.node(fid), m.flags);
+  if (!fid.isPlain || ctx.session.fids.get(fid.id) !== fid) {
+    open.release();
+    throw new P9Error(Errno.EBADF, 'fid changed while opening');
+  }
+  fid.open = open;
+  return reply('Rlopen', { qid: open.node.qid, iounit: IOUNIT });
+}
+
+/** The directory fid becomes the newly created, opened file. */
+export async function lcreate(ctx: RequestContext, m: Message<'Tlcreate'>): Promise<Reply> {
+  const fid = ctx.fid(m.fid);
+  if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
+  const dir = ctx.dir(m.fid);
+  const open = await ctx.session.server.backend.create(dir, m.name, m.flags, m.mode, { uid: fid.uid, gid: m.gid });
+  if (!fid.isPlain || ctx.session.fids.get(fid.id) !== fid) {
+    open.release();
+    throw new P9Error(Errno.EBADF, 'fid changed while creating');
+  }
+  const old = fid.node;
+  fid.node = open.node.retain();
+  fid.open = open;
+  old.release();
+  return reply('Rlcreate', { qid: open.node.qid, iounit: IOUNIT });
+}

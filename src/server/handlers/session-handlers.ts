@@ -1,0 +1,40 @@
+import { NOFID, NONUNAME } from '../../protocol/constants.js';
+import { Errno, P9Error } from '../../protocol/errno.js';
+import type { Message } from '../../protocol/messages.js';
+import { Fid } from '../fid.js';
+import { reply, type Reply } from '../reply.js';
+import type { RequestContext } from '../request-context.js';
+
+export async function attach(ctx: RequestContext, m: Message<'Tattach'>): Promise<Reply> {
+  if (m.afid !== NOFID) throw new P9Error(Errno.EINVAL, 'authentication is not supported: afid must be NOFID');
+  ctx.session.fids.checkNew(m.fid);
+  const uid = m.nUname !== NONUNAME ? m.nUname : ctx.session.server.uidOf(m.uname);
+  const root = await ctx.session.server.backend.attach({ uid, gid: uid }, m.aname);
+  ctx.session.addFid(new Fid(m.fid, root, uid));
+  return reply('Rattach', { qid: root.qid });
+}
+
+/** No authentication scheme exists yet; the client then attaches with afid = NOFID. */
+export async function auth(): Promise<Reply> {
+  throw new P9Error(Errno.EOPNOTSUPP, 'authentication is not required');
+}
+
+/**
+ * Releases the fid whatever happens; for a fid prepared by Txattrcreate this is when the
+ * attribute is really set, and Rclunk reports how that went.
+ */
+export async function clunk(ctx: RequestContext, m: Message<'Tclunk'>): Promise<Reply> {
+  const fid = ctx.session.fids.take(m.fid);
+  try {
+    const x = fid.xattrPending;
+    if (x) {
+      if (x.written !== x.value.length) throw new P9Error(Errno.EINVAL, `xattr value incomplete: ${x.written} of ${x.value.length} bytes written`);
+      const backend = ctx.session.server.backend;
+      if (x.value.length === 0 && x.flags & 2) await backend.xattrRemove(fid.node, x.name);
+      else await backend.xattrSet(fid.node, x.name, x.value, x.flags);
+    }
+  } finally {
+    fid.release();
+  }
+  return reply('Rclunk', {});
+}

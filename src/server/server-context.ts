@@ -1,0 +1,18 @@
+import type { Logger } from 'pino';
+import type { Backend } from '../backend/backend.js';
+import type { ExportPolicy } from './export-policy.js';
+import type { Limits } from './limits.js';
+import type { ServerStats } from './stats.js';
+
+/** What every session of a server shares. */
+export interface ServerContext {
+  backend: Backend;
+  policy: ExportPolicy;
+  limits: Limits;
+  stats: ServerStats;
+  log: Logger;
+  /** One line per request and reply when tracing (--debug), else undefined. */
+  trace: ((connection: number, line: string) => void) | undefined;
+  /** Users by name, for attaches that carry no numeric uid. */
+  uidOf(uname: string): number;
+}

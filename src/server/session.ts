@@ -1,0 +1,236 @@
+import { MIN_MSIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from '../protocol/constants.js';
+import { decode, encode, readHeader } from '../protocol/codec.js';
+import { describe } from '../protocol/describe.js';
+import { Errno, errnoName, P9Error, toErrno } from '../protocol/errno.js';
+import { defOf, MessageType, messageName, type Message, type TMessage } from '../protocol/messages.js';
+import { checkPolicy } from './export-policy.js';
+import type { Fid } from './fid.js';
+import { FidTable } from './fid-table.js';
+import { handlerFor } from './handlers/index.js';
+import { reply, type Reply } from './reply.js';
+import { RequestContext } from './request-context.js';
+import type { ServerContext } from './server-context.js';
+
+/** Where a session's replies go: a socket, a pipe, or an embedding application. */
+export interface SessionOutput {
+  send(frame: Buffer): void;
+  /** Stop delivering frames for a while (too many requests in flight). */
+  pause(): void;
+  resume(): void;
+  /** End the connection: the peer broke the protocol beyond repair. */
+  close(reason: string): void;
+}
+
+interface InFlight {
+  abort: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * The 9P state of one connection: negotiated msize, fids, and the requests in progress. Frames go
+ * in through `receive`; replies come out through `SessionOutput.send`, in any order, each exactly
+ * once — except that nothing is sent after the connection is closed.
+ */
+export class Session {
+  /** 0 until Tversion has been answered. */
+  msize = 0;
+  readonly fids: FidTable;
+  private readonly inflight = new Map<number, InFlight>();
+  private paused = false;
+  private closed = false;
+
+  constructor(
+    readonly server: ServerContext,
+    private readonly out: SessionOutput,
+    /** Shown in traces and logs. */
+    readonly id: number,
+  ) {
+    this.fids = new FidTable(server.limits.maxFidsPerConnection);
+  }
+
+  /** Largest frame accepted now: the negotiated msize, or the server's maximum before Tversion. */
+  get frameLimit(): number {
+    return this.msize || this.server.limits.maxMsize;
+  }
+
+  receive(frame: Buffer): void {
+    if (this.closed) return;
+    const { type, tag } = readHeader(frame);
+    if (this.inflight.has(tag)) {
+      this.fail(`tag ${tag} reused while its request is still in progress`);
+      return;
+    }
+    const d = defOf(type);
+    if (!d || d.name[0] !== 'T' || type === MessageType.Tlerror) {
+      this.trace(`<- ${d?.name ?? `type ${type}`} tag ${tag} (unsupported)`);
+      this.sendError(tag, type, new P9Error(Errno.EOPNOTSUPP, `message type ${type} is not supported`));
+      return;
+    }
+    let m: TMessage;
+    try {
+      m = decode(frame) as TMessage;
+    } catch (err) {
+      this.trace(`<- ${d.name} tag ${tag} (undecodable: ${(err as Error).message})`);
+      this.sendError(tag, type, new P9Error(Errno.EPROTO, (err as Error).message));
+      return;
+    }
+    this.trace(`<- ${describe(m)}`);
+    this.start(m);
+  }
+
+  /** A frame bigger than msize: refused by tag; its body is skipped by the transport. */
+  receiveOversized(type: number, tag: number, size: number): void {
+    if (this.closed) return;
+    this.trace(`<- ${messageName(type)} tag ${tag} (${size} bytes exceeds msize ${this.frameLimit})`);
+    this.sendError(tag, type, new P9Error(Errno.EINVAL, `frame of ${size} bytes exceeds msize ${this.frameLimit}`));
+  }
+
+  private start(m: TMessage): void {
+    const abort = new AbortController();
+    let finish!: () => void;
+    const entry: InFlight = { abort, done: new Promise<void>((r) => (finish = r)) };
+    this.inflight.set(m.tag, entry);
+    if (!this.paused && this.inflight.size >= this.server.limits.maxRequestsInFlight) {
+      this.paused = true;
+      this.out.pause();
+    }
+    this.run(m, abort.signal).then(
+      (r) => this.complete(m, r, null, finish),
+      (err) => this.complete(m, null, err, finish),
+    );
+  }
+
+  private async run(m: TMessage, signal: AbortSignal): Promise<Reply> {
+    if (m.type === MessageType.Tversion) return this.version(m);
+    if (m.type === MessageType.Tflush) return this.flush(m);
+    if (this.msize === 0) throw new P9Error(Errno.EPROTO, 'Tversion must come first');
+    checkPolicy(this.server.policy, m);
+    const ctx = new RequestContext(this, m.tag, signal);
+    try {
+      return await handlerFor(m.type)(ctx, m);
+    } finally {
+      ctx.finish();
+    }
+  }
+
+  private complete(m: TMessage, r: Reply | null, err: unknown, finish: () => void): void {
+    this.inflight.delete(m.tag);
+    if (r) {
+      this.server.stats.count(m.type, false);
+      if (!this.closed) this.sendReply(m.tag, r);
+    } else {
+      if (!(err instanceof P9Error)) this.server.log.error({ err, request: messageName(m.type) }, 'unexpected error');
+      this.sendError(m.tag, m.type, err);
+    }
+    finish();
+    if (this.paused && this.inflight.size < this.server.limits.maxRequestsInFlight) {
+      this.paused = false;
+      if (!this.closed) this.out.resume();
+    }
+  }
+
+  private sendReply(tag: number, r: Reply): void {
+    let frame: Buffer;
+    if (Buffer.isBuffer(r)) {
+      frame = r;
+      frame.writeUInt16LE(tag, 5);
+      this.trace(`-> ${messageName(frame[4]!)} tag ${tag} count ${frame.length - 11}`);
+    } else {
+      r.tag = tag;
+      frame = encode(r);
+      this.trace(`-> ${describe(r)}`);
+    }
+    if (this.msize && frame.length > this.msize) {
+      // The client kills the connection on a reply >= msize; a clear error is better.
+      this.server.log.error({ size: frame.length, msize: this.msize }, 'reply larger than msize');
+      this.sendError(tag, frame[4]! - 1, new P9Error(Errno.EMSGSIZE, 'reply would exceed msize'));
+      return;
+    }
+    this.out.send(frame);
+  }
+
+  private sendError(tag: number, type: number, err: unknown): void {
+    this.server.stats.count(type, true);
+    if (this.closed) return;
+    const ecode = toErrno(err);
+    const m = reply('Rlerror', { ecode });
+    m.tag = tag;
+    this.trace(`-> Rlerror tag ${tag} ecode ${ecode} (${errnoName(ecode)})${err instanceof Error && err.message !== errnoName(ecode) ? `: ${err.message}` : ''}`);
+    this.out.send(encode(m));
+  }
+
+  /**
+   * Tversion starts the session over: requests in progress are cancelled and waited for, every
+   * fid is clunked, and the msize is renegotiated.
+   */
+  private async version(m: Message<'Tversion'>): Promise<Reply> {
+    if (m.tag !== NOTAG) this.server.log.debug({ tag: m.tag }, 'Tversion with a tag other than NOTAG');
+    await this.cancelAllExcept(m.tag);
+    this.releaseFids();
+    if (m.msize < MIN_MSIZE) {
+      this.msize = 0;
+      throw new P9Error(Errno.EMSGSIZE, `msize ${m.msize} is below the minimum of ${MIN_MSIZE}`);
+    }
+    const msize = Math.min(m.msize, this.server.limits.maxMsize);
+    const known = m.version === VERSION_9P2000L || m.version.startsWith(`${VERSION_9P2000L}.`);
+    this.msize = known ? msize : 0;
+    return reply('Rversion', { msize, version: known ? VERSION_9P2000L : VERSION_UNKNOWN });
+  }
+
+  /**
+   * Tflush is always answered, and only after the flushed request has finished: its reply (if it
+   * produced one) goes out before Rflush, never after.
+   */
+  private async flush(m: Message<'Tflush'>): Promise<Reply> {
+    const target = m.oldtag === m.tag ? undefined : this.inflight.get(m.oldtag);
+    if (target) {
+      target.abort.abort();
+      await target.done;
+    }
+    return reply('Rflush', {});
+  }
+
+  private async cancelAllExcept(tag: number): Promise<void> {
+    const others = [...this.inflight].filter(([t]) => t !== tag).map(([, e]) => e);
+    for (const e of others) e.abort.abort();
+    await Promise.all(others.map((e) => e.done));
+  }
+
+  /** Register a fid made by a request; if the connection closed meanwhile, let it go at once. */
+  addFid(fid: Fid): void {
+    try {
+      if (this.closed) throw new P9Error(Errno.EINTR, 'connection closed');
+      this.fids.add(fid);
+    } catch (err) {
+      fid.release();
+      throw err;
+    }
+  }
+
+  private releaseFids(): void {
+    for (const f of this.fids.clear()) f.release();
+  }
+
+  private fail(reason: string): void {
+    this.server.log.warn({ connection: this.id, reason }, 'closing connection');
+    this.out.close(reason);
+  }
+
+  /** The connection is gone: cancel everything and let go of every fid (and so every fd and lock). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const e of this.inflight.values()) e.abort.abort();
+    this.releaseFids();
+  }
+
+  /** Resolves when every request has finished (after close, when resources are really free). */
+  async drained(): Promise<void> {
+    await Promise.all([...this.inflight.values()].map((e) => e.done));
+  }
+
+  private trace(line: string): void {
+    this.server.trace?.(this.id, line);
+  }
+}
+
