@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { QidMapper, qidType, qidVersion } from '../../src/backend/local/qid-mapper.js';
+import { QidType } from '../../src/protocol/constants.js';
+
+test('inode numbers on the export\'s own filesystem are kept as they are', () => {
+  const m = new QidMapper(10n);
+  assert.equal(m.path(10n, 12345n), 12345n);
+});
+
+test('the same (dev, ino) always maps to the same path', () => {
+  const m = new QidMapper(1n);
+  const a = m.path(7n, 99n);
+  m.path(8n, 99n);
+  assert.equal(m.path(7n, 99n), a);
+});
+
+test('equal inode numbers on different filesystems never collide', () => {
+  const m = new QidMapper(1n);
+  const paths = [m.path(1n, 42n), m.path(2n, 42n), m.path(3n, 42n)];
+  assert.equal(new Set(paths).size, 3);
+});
+
+test('inode numbers too large for a device prefix still get unique, stable paths', () => {
+  const m = new QidMapper(1n);
+  const huge = 2n ** 60n + 5n;
+  const a = m.path(2n, huge);
+  const b = m.path(2n, huge + 1n);
+  const top = m.path(1n, 2n ** 63n + 1n);
+  assert.notEqual(a, b);
+  assert.notEqual(a, top);
+  assert.equal(m.path(2n, huge), a);
+});
+
+test('property: distinct (dev, ino) pairs never share a qid.path', () => {
+  const dev = fc.bigInt({ min: 1n, max: 6n });
+  const ino = fc.oneof(fc.bigInt({ min: 0n, max: 1000n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }));
+  fc.assert(
+    fc.property(fc.array(fc.tuple(dev, ino), { maxLength: 200 }), (pairs) => {
+      const m = new QidMapper(1n);
+      const seen = new Map<bigint, string>();
+      for (const [d, i] of pairs) {
+        const p = m.path(d, i);
+        const key = `${d}:${i}`;
+        const prev = seen.get(p);
+        if (prev !== undefined && prev !== key) return false;
+        seen.set(p, key);
+        if (p < 0n || p >= 2n ** 64n) return false;
+      }
+      return true;
+    }),
+  );
+});
+
+test('qid.type follows the file type', () => {
+  assert.equal(qidType(0o040755), QidType.DIR);
+  assert.equal(qidType(0o120777), QidType.SYMLINK);
+  assert.equal(qidType(0o100644), QidType.FILE);
+  assert.equal(qidType(0o010644), QidType.FILE);
+});
+
+test('qid.version changes with mtime nanoseconds and with size, and is never 0', () => {
+  const v = qidVersion(1000n, 1n, 10n);
+  assert.notEqual(qidVersion(1000n, 2n, 10n), v);
+  assert.notEqual(qidVersion(1000n, 1n, 11n), v);
+  assert.notEqual(qidVersion(1001n, 1n, 10n), v);
+  fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.bigInt({ min: 0n, max: 999_999_999n }), fc.bigInt({ min: 0n, max: 2n ** 50n }), (s, ns, size) => qidVersion(s, ns, size) !== 0));
+});
