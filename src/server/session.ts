@@ -119,7 +119,7 @@ export class Session {
       this.server.stats.count(m.type, false);
       if (!this.closed) this.sendReply(m.tag, r);
     } else {
-      if (!(err instanceof P9Error)) this.server.log.error({ err, request: messageName(m.type) }, 'unexpected error');
+      if (!isExpected(err)) this.server.log.error({ err, request: messageName(m.type) }, 'unexpected error');
       this.sendError(m.tag, m.type, err);
     }
     finish();
@@ -234,3 +234,7 @@ export class Session {
   }
 }
 
+/** Errors with an errno (ours, or a system call's) are answers; anything else is a bug worth logging. */
+function isExpected(err: unknown): boolean {
+  return err instanceof P9Error || typeof (err as { errno?: unknown })?.errno === 'number';
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// Disk work runs on libuv's thread pool; its default of 4 threads would let four slow
+// operations stall every client. Must be set before the pool's first use.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+
+import { Command } from 'commander';
+import { registerClientCommands } from './client-commands.js';
+import { registerServeCommand } from './serve-command.js';
+import { version } from './version.js';
+
+const program = new Command()
+  .name('virtfs')
+  .description('VirtFS host server: export a directory to Linux guests over 9P2000.L')
+  .version(version())
+  .showHelpAfterError('(run with --help for usage)')
+  .configureOutput({ outputError: (s, write) => write(s) });
+
+registerServeCommand(program);
+registerClientCommands(program);
+
+program.parseAsync(process.argv).catch((err: Error & { code?: string }) => {
+  process.stderr.write(`virtfs: ${err.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,98 @@
+import { mkdir, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { startServer } from '../index.js';
+import { MIN_MSIZE } from '../protocol/constants.js';
+import { defaultLimits } from '../server/limits.js';
+import { DEFAULT_LISTEN, formatListenAddress, isLoopback, parseListenAddress } from '../transport/listen-address.js';
+import { mountLines } from './mount-hint.js';
+
+function integer(min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a whole number`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
+    return n;
+  };
+}
+
+function listenArg(v: string): string {
+  try {
+    parseListenAddress(v);
+    return v;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+interface ServeFlags {
+  listen: string;
+  readonly?: boolean;
+  msize: number;
+  debug?: boolean;
+  create?: boolean;
+  maxFids: number;
+  maxRequests: number;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('export a directory over 9P2000.L')
+    .argument('<path>', 'directory to export')
+    .addOption(
+      new Option('-l, --listen <address>', 'tcp:HOST:PORT, unix:PATH, or stdio (one connection on stdin/stdout)')
+        .default(DEFAULT_LISTEN)
+        .argParser(listenArg),
+    )
+    .option('--readonly', 'refuse every change: writes, creates, renames, removes, setattr, xattr sets (EROFS)')
+    .addOption(
+      new Option('--msize <bytes>', 'largest message size the server agrees to (the kernel caps tcp/unix/fd at 1 MiB)')
+        .default(defaultLimits.maxMsize)
+        .argParser(integer(MIN_MSIZE, 0xffffffff)),
+    )
+    .addOption(
+      new Option('--max-fids <n>', 'fids one connection may hold (EMFILE beyond)').default(defaultLimits.maxFidsPerConnection).argParser(integer(1, 2 ** 31)),
+    )
+    .addOption(
+      new Option('--max-requests <n>', 'requests one connection may have in progress (the server stops reading beyond)')
+        .default(defaultLimits.maxRequestsInFlight)
+        .argParser(integer(1, 65535)),
+    )
+    .option('--create', 'create the directory if it does not exist')
+    .option('-d, --debug', 'trace every request and reply, one line each, on stderr')
+    .action(async (path: string, flags: ServeFlags) => serve(path, flags));
+}
+
+async function serve(path: string, flags: ServeFlags): Promise<void> {
+  const root = resolve(path);
+  if (flags.create) await mkdir(root, { recursive: true });
+  const st = await stat(root).catch(() => null);
+  if (!st) throw new Error(`${path}: no such directory${flags.create ? '' : ' (--create makes it)'}`);
+  if (!st.isDirectory()) throw new Error(`${path}: not a directory`);
+  const log = pino({ level: flags.debug ? 'debug' : 'warn', base: null }, pino.destination(2));
+  const running = await startServer({
+    root,
+    listen: flags.listen,
+    readonly: flags.readonly ?? false,
+    limits: { maxMsize: flags.msize, maxFidsPerConnection: flags.maxFids, maxRequestsInFlight: flags.maxRequests },
+    trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
+    log,
+  });
+  const a = running.address;
+  // With stdio, stdout carries the protocol: everything for people goes to stderr.
+  const say = (s: string) => (a.kind === 'stdio' ? process.stderr : process.stdout).write(`${s}\n`);
+  say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}) on ${formatListenAddress(a)}`);
+  if (a.kind === 'tcp' && !isLoopback(a.host)) say('virtfs: warning: listening beyond this machine; 9P has no authentication or encryption');
+  const lines = mountLines(a, flags.msize);
+  if (lines.length) {
+    say(a.kind === 'tcp' && isLoopback(a.host) ? 'In a QEMU guest with user networking (-nic user), mount it with:' : 'Mount it with:');
+    for (const l of lines) say(`  ${l}`);
+  }
+  const stop = () => void running.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await running.done;
+  await running.close();
+}

@@ -1,0 +1,151 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { GUEST_INIT } from './guest-init.js';
+import { MODULES } from './module-list.js';
+
+// Everything a guest needs is fetched or built once into a cache outside the repository
+// (VIRTFS_CACHE, default ~/.cache/virtfs), never committed.
+
+
+/** Host programs copied into the guest with their shared libraries (busybox has no xattr tools). */
+const GUEST_PROGRAMS = ['/usr/bin/getfattr', '/usr/bin/setfattr'];
+
+export interface GuestAssets {
+  kernel: string;
+  initramfs: string;
+  kernelPackage: string;
+}
+
+export function cacheDir(): string {
+  return process.env.VIRTFS_CACHE ?? join(homedir(), '.cache', 'virtfs');
+}
+
+function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  } catch (err) {
+    const e = err as { code?: string; stderr?: string };
+    if (e.code === 'ENOENT') throw new Error(`${cmd} is not installed (${hint(cmd)})`);
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${e.stderr ?? err}`);
+  }
+}
+
+function hint(cmd: string): string {
+  const pkgs: Record<string, string> = {
+    'qemu-system-x86_64': 'apt-get install qemu-system-x86',
+    cpio: 'apt-get install cpio',
+    getfattr: 'apt-get install attr',
+    'apt-get': 'a Debian host is needed',
+    'apt-cache': 'a Debian host is needed',
+    'dpkg-deb': 'a Debian host is needed',
+  };
+  return pkgs[cmd] ?? 'install it';
+}
+
+/** The kernel package `linux-image-amd64` depends on, e.g. linux-image-6.1.0-56-amd64. */
+function kernelPackage(): string {
+  const out = run('apt-cache', ['depends', 'linux-image-amd64']);
+  const m = /Depends:\s*(linux-image-\S+)/.exec(out);
+  if (!m) throw new Error('apt-cache knows no linux-image-amd64: run apt-get update first');
+  return m[1]!;
+}
+
+/** Download and unpack the kernel and the modules we load; cached by package name. */
+function ensureKernel(): { dir: string; pkg: string } {
+  const pkg = kernelPackage();
+  const dir = join(cacheDir(), 'kernel', pkg);
+  if (existsSync(join(dir, 'vmlinuz'))) return { dir, pkg };
+  const work = mkdtempSync(join(tmpdir(), 'virtfs-kernel-'));
+  try {
+    chmodSync(work, 0o777); // apt-get download drops privileges to _apt when it can
+    run('apt-get', ['download', '-q', pkg], { cwd: work });
+    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
+    const x = join(work, 'x');
+    run('dpkg-deb', ['-x', join(work, deb), x]);
+    const staging = join(work, 'out');
+    mkdirSync(join(staging, 'modules'), { recursive: true });
+    const vmlinuz = readdirSync(join(x, 'boot')).find((f) => f.startsWith('vmlinuz-'));
+    if (!vmlinuz) throw new Error(`${pkg} has no boot/vmlinuz-*`);
+    copyFileSync(join(x, 'boot', vmlinuz), join(staging, 'vmlinuz'));
+    const found = new Map<string, string>();
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.ko')) found.set(e.name.slice(0, -3), p);
+      }
+    };
+    walk(join(x, 'lib', 'modules'));
+    for (const m of MODULES) {
+      const src = found.get(m);
+      if (!src) throw new Error(`${pkg} has no module ${m}.ko`);
+      copyFileSync(src, join(staging, 'modules', `${m}.ko`));
+    }
+    mkdirSync(dirname(dir), { recursive: true });
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staging, dir);
+    return { dir, pkg };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Pack a directory tree as a gzipped newc cpio archive. */
+export function packCpio(root: string, out: string): void {
+  const list = run('find', ['.', '-mindepth', '1'], { cwd: root });
+  execFileSync('sh', ['-c', 'cpio -o -H newc --quiet | gzip -1 > "$0"', out], { cwd: root, input: list, stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
+/** busybox, the modules, the xattr tools and /init: built once per kernel and init script. */
+function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
+  const key = createHash('sha256').update(GUEST_INIT).update(MODULES.join(',')).update(pkg).digest('hex').slice(0, 16);
+  const out = join(cacheDir(), `initramfs-${key}.cpio.gz`);
+  if (existsSync(out)) return out;
+  const root = mkdtempSync(join(tmpdir(), 'virtfs-initramfs-'));
+  try {
+    for (const d of ['bin', 'proc', 'sys', 'dev', 'mnt', 'tmp', 'lib/modules']) mkdirSync(join(root, d), { recursive: true });
+    const busybox = '/usr/bin/busybox';
+    if (!existsSync(busybox)) throw new Error('busybox is not installed (apt-get install busybox-static)');
+    copyFileSync(busybox, join(root, 'bin', 'busybox'));
+    chmodSync(join(root, 'bin', 'busybox'), 0o755);
+    for (const applet of run(busybox, ['--list']).split('\n').filter(Boolean)) {
+      if (!existsSync(join(root, 'bin', applet))) symlinkSync('busybox', join(root, 'bin', applet));
+    }
+    for (const m of MODULES) copyFileSync(join(kernelDir, 'modules', `${m}.ko`), join(root, 'lib', 'modules', `${m}.ko`));
+    for (const prog of GUEST_PROGRAMS) {
+      if (!existsSync(prog)) throw new Error(`${prog} is missing (apt-get install attr)`);
+      copyWithLibraries(prog, root);
+    }
+    writeFileSync(join(root, 'init'), GUEST_INIT, { mode: 0o755 });
+    const tmp = `${out}.${process.pid}.tmp`;
+    packCpio(root, tmp);
+    renameSync(tmp, out);
+    return out;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/** Copy a dynamically linked program and every library ldd names (guest and host are both Debian 12). */
+function copyWithLibraries(prog: string, root: string): void {
+  const place = (p: string) => {
+    const dest = join(root, p);
+    if (existsSync(dest)) return;
+    mkdirSync(dirname(dest), { recursive: true });
+    copyFileSync(p, dest);
+    chmodSync(dest, 0o755);
+  };
+  place(prog);
+  for (const lib of run('ldd', [prog]).matchAll(/(\/\S+)/g)) place(lib[1]!);
+}
+
+/** Everything a guest boots from, fetching and building what the cache lacks. */
+export function guestAssets(): GuestAssets {
+  mkdirSync(cacheDir(), { recursive: true });
+  const { dir, pkg } = ensureKernel();
+  return { kernel: join(dir, 'vmlinuz'), initramfs: ensureBaseInitramfs(dir, pkg), kernelPackage: pkg };
+}

@@ -1,0 +1,103 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { guestAssets, packCpio } from './kernel-assets.js';
+
+export interface GuestOptions {
+  /** The host's loopback port the guest's 10.0.2.100:564 is forwarded to. */
+  port: number;
+  /** Shell run in the mounted export (see guest-init.ts for check/expect_eq). */
+  script: string;
+  /** Appended to the mount options, e.g. ",cache=mmap". */
+  mountOptions?: string;
+  timeoutMs?: number;
+  memoryMiB?: number;
+}
+
+export interface GuestResult {
+  console: string;
+  checks: Map<string, { ok: boolean; detail: string }>;
+  /** `VALUE NAME TEXT` lines: values the host compares. */
+  values: Map<string, string>;
+  mounted: boolean;
+  finished: boolean;
+  timedOut: boolean;
+}
+
+/**
+ * Boot Debian's stock kernel under qemu (software emulation) with a busybox initramfs, mount the
+ * server at `port` with the kernel's 9p client over trans=tcp, run `script`, power off. The guest
+ * reaches nothing but the one forwarded address (restrict=on).
+ */
+export async function runGuest(o: GuestOptions): Promise<GuestResult> {
+  const assets = guestAssets();
+  const timeoutMs = o.timeoutMs ?? 5 * 60_000;
+  const work = mkdtempSync(join(tmpdir(), 'virtfs-guest-'));
+  try {
+    // The per-run files go in a second archive appended to the cached base: the kernel unpacks
+    // concatenated archives in order.
+    const extra = join(work, 'extra');
+    mkdirSync(extra);
+    writeFileSync(join(extra, 'workload.sh'), o.script);
+    const watchdog = Math.max(30, Math.floor(timeoutMs / 1000) - 15);
+    writeFileSync(join(extra, 'config'), `MOUNT_OPTS='${o.mountOptions ?? ''}'\nWATCHDOG=${watchdog}\n`);
+    packCpio(extra, join(work, 'extra.cpio.gz'));
+    const initrd = join(work, 'initrd.gz');
+    writeFileSync(initrd, Buffer.concat([readFileSync(assets.initramfs), readFileSync(join(work, 'extra.cpio.gz'))]));
+    const args = [
+      '-accel', 'tcg', '-m', String(o.memoryMiB ?? 512), '-smp', '1',
+      '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
+      '-kernel', assets.kernel, '-initrd', initrd,
+      '-append', 'console=ttyS0 panic=-1 quiet',
+      '-netdev', `user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:564-tcp:127.0.0.1:${o.port}`,
+      '-device', 'virtio-net-pci,netdev=n0',
+    ];
+    const { output, timedOut } = await runQemu(args, timeoutMs);
+    return parseConsole(output, timedOut);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function runQemu(args: string[], timeoutMs: number): Promise<{ output: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      q.kill('SIGKILL');
+    }, timeoutMs);
+    q.stdout.on('data', (c: Buffer) => chunks.push(c));
+    q.stderr.on('data', (c: Buffer) => chunks.push(c));
+    q.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(err.code === 'ENOENT' ? new Error('qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)') : err);
+    });
+    q.on('close', () => {
+      clearTimeout(timer);
+      resolve({ output: Buffer.concat(chunks).toString('latin1'), timedOut });
+    });
+  });
+}
+
+export function parseConsole(output: string, timedOut: boolean): GuestResult {
+  const lines = output.split(/\r?\n/);
+  const checks = new Map<string, { ok: boolean; detail: string }>();
+  const values = new Map<string, string>();
+  for (const line of lines) {
+    const c = /CHECK (ok|fail) (\S+) ?(.*)$/.exec(line);
+    if (c) checks.set(c[2]!, { ok: c[1] === 'ok', detail: c[3] ?? '' });
+    const v = /VALUE (\S+) (.*)$/.exec(line);
+    if (v) values.set(v[1]!, v[2]!.trim());
+  }
+  return {
+    console: output,
+    checks,
+    values,
+    mounted: output.includes('GUEST MOUNTED'),
+    finished: output.includes('GUEST FINISHED'),
+    timedOut: timedOut || output.includes('GUEST WATCHDOG'),
+  };
+}

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface VirtfsProcess {
+  port: number;
+  stdout(): string;
+  stderr(): string;
+  stop(): Promise<number | null>;
+}
+
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/**
+ * Run `virtfs serve` exactly as a user would, on a free loopback port, and read the port back
+ * from the mount line it prints.
+ */
+export function startVirtfs(dir: string, args: string[] = []): Promise<VirtfsProcess> {
+  const p = spawn(process.execPath, [main, 'serve', '--listen', 'tcp:127.0.0.1:0', ...args, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`virtfs did not print its mount line within 15 s; stderr:\n${err}`));
+    }, 15_000);
+    const onData = () => {
+      const m = /port=(\d+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      p.stdout.off('data', onData);
+      resolve({
+        port: Number(m[1]),
+        stdout: () => out,
+        stderr: () => err,
+        stop: async () => {
+          p.kill('SIGTERM');
+          return exited;
+        },
+      });
+    };
+    p.stdout.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`virtfs exited with ${code} before listening; stderr:\n${err}`));
+    });
+  });
+}
