@@ -21,13 +21,13 @@ export interface Fixture {
 export async function startFixture(opts: Partial<ServeOptions> = {}): Promise<Fixture> {
   const root = mkdtempSync(join(tmpdir(), 'virtfs-test-'));
   const running = await startServer({ root, listen: 'tcp:127.0.0.1:0', log: pino({ level: 'silent' }), ...opts });
-  if (running.address.kind !== 'tcp') throw new Error('expected tcp');
-  const port = running.address.port;
+  const a = running.address;
+  const port = a.kind === 'tcp' ? a.port : 0;
   return {
     root,
     running,
     port,
-    address: `tcp:127.0.0.1:${port}`,
+    address: a.kind === 'tcp' ? `tcp:127.0.0.1:${port}` : a.kind === 'unix' ? `unix:${a.path}` : 'stdio',
     async close() {
       await running.close();
       rmSync(root, { recursive: true, force: true });
