@@ -4,7 +4,7 @@ import { MODULES_LIST } from './module-list.js';
  * The guest's /init. It mounts virtfs from 10.0.2.100:564 (forwarded by qemu to the server on the
  * host's loopback), runs /workload.sh in the mount with two helpers, `check NAME CMD...` and
  * `expect_eq NAME ACTUAL EXPECTED`, each printing `CHECK ok|fail NAME ...`, then unmounts and
- * powers off. /config (from the per-run archive) sets MOUNT_OPTS and WATCHDOG. The kernel client
+ * powers off. /config (from the per-run archive) sets MOUNT_OPTS (or a whole MOUNT_CMD) and WATCHDOG. The kernel client
  * has no timeouts, so a watchdog powers the guest off whatever happens.
  */
 export const GUEST_INIT = `#!/bin/sh
@@ -13,6 +13,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 MOUNT_OPTS=""
+MOUNT_CMD=""
 WATCHDOG=600
 [ -f /config ] && . /config
 (sleep "$WATCHDOG"; echo "GUEST WATCHDOG"; poweroff -f) &
@@ -29,7 +30,9 @@ check() {
 expect_eq() {
   if [ "$2" = "$3" ]; then echo "CHECK ok $1"; else echo "CHECK fail $1 got [$2] expected [$3]"; fi
 }
-if mount -t 9p -o "trans=tcp,port=564,version=9p2000.L$MOUNT_OPTS" 10.0.2.100 /mnt; then
+[ -n "$MOUNT_CMD" ] || MOUNT_CMD="mount -t 9p -o trans=tcp,port=564,version=9p2000.L$MOUNT_OPTS 10.0.2.100 /mnt"
+echo "GUEST RUNNING $MOUNT_CMD"
+if eval "$MOUNT_CMD"; then
   echo "GUEST MOUNTED"
   cd /mnt
   . /workload.sh

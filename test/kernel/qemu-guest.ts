@@ -11,6 +11,11 @@ export interface GuestOptions {
   script: string;
   /** Appended to the mount options, e.g. ",cache=mmap". */
   mountOptions?: string;
+  /**
+   * A whole mount command to run instead (mounting on /mnt). With it the guest gets plain user
+   * networking, where 10.0.2.2 is the host's loopback, as a user's QEMU guest would.
+   */
+  mountCommand?: string;
   timeoutMs?: number;
   memoryMiB?: number;
 }
@@ -41,7 +46,8 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
     mkdirSync(extra);
     writeFileSync(join(extra, 'workload.sh'), o.script);
     const watchdog = Math.max(30, Math.floor(timeoutMs / 1000) - 15);
-    writeFileSync(join(extra, 'config'), `MOUNT_OPTS='${o.mountOptions ?? ''}'\nWATCHDOG=${watchdog}\n`);
+    const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
+    writeFileSync(join(extra, 'config'), `MOUNT_OPTS=${quote(o.mountOptions ?? '')}\nMOUNT_CMD=${quote(o.mountCommand ?? '')}\nWATCHDOG=${watchdog}\n`);
     packCpio(extra, join(work, 'extra.cpio.gz'));
     const initrd = join(work, 'initrd.gz');
     writeFileSync(initrd, Buffer.concat([readFileSync(assets.initramfs), readFileSync(join(work, 'extra.cpio.gz'))]));
@@ -50,7 +56,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
       '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
       '-kernel', assets.kernel, '-initrd', initrd,
       '-append', 'console=ttyS0 panic=-1 quiet',
-      '-netdev', `user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:564-tcp:127.0.0.1:${o.port}`,
+      '-netdev', o.mountCommand ? 'user,id=n0' : `user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:564-tcp:127.0.0.1:${o.port}`,
       '-device', 'virtio-net-pci,netdev=n0',
     ];
     const { output, timedOut } = await runQemu(args, timeoutMs);
