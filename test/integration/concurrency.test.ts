@@ -9,6 +9,7 @@ import { LinuxOpenFlag as O, LockFlag, LockStatus, LockType } from '../../src/pr
 import { Errno } from '../../src/protocol/errno.js';
 import { RawPeer, startFixture, type Fixture } from './server-fixture.js';
 import { b, WireClient } from './wire-client.js';
+import { rejectsWith } from './assertions.js';
 
 let fx: Fixture;
 before(async () => {
@@ -19,13 +20,6 @@ before(async () => {
 after(async () => {
   await fx.close();
 });
-
-async function rejectsWith(promise: Promise<unknown>, errno: number): Promise<void> {
-  await assert.rejects(promise, (e: { errno?: number }) => {
-    assert.equal(e.errno, errno, `expected errno ${errno}, got ${e.errno}`);
-    return true;
-  });
-}
 
 async function openOn(c: WireClient, fid: number, path: string, flags: number = O.RDWR): Promise<void> {
   await c.walk(0, fid, path);

@@ -7,6 +7,7 @@ import { LinuxOpenFlag as O, QidType, SetattrValid as V } from '../../src/protoc
 import { Errno } from '../../src/protocol/errno.js';
 import { startFixture, type Fixture } from './server-fixture.js';
 import { b, WireClient } from './wire-client.js';
+import { rejectsWith } from './assertions.js';
 
 let fx: Fixture;
 let c: WireClient;
@@ -33,13 +34,6 @@ after(async () => {
   await fx.close();
   rmSync(outside, { recursive: true, force: true });
 });
-
-async function rejectsWith(promise: Promise<unknown>, errno: number): Promise<void> {
-  await assert.rejects(promise, (e: { errno?: number }) => {
-    assert.equal(e.errno, errno, `expected errno ${errno}, got ${e.errno}`);
-    return true;
-  });
-}
 
 describe('symlinks are never followed on the host', () => {
   test('walking through a symlink to / stops at the link (ENOTDIR past it)', async () => {

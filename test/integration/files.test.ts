@@ -7,6 +7,7 @@ import { LinuxOpenFlag as O, SetattrValid as V, AT_REMOVEDIR, QidType } from '..
 import { Errno } from '../../src/protocol/errno.js';
 import { startFixture, type Fixture } from './server-fixture.js';
 import { b, WireClient } from './wire-client.js';
+import { rejectsWith } from './assertions.js';
 
 let fx: Fixture;
 let c: WireClient;
@@ -22,13 +23,6 @@ after(async () => {
   c.close();
   await fx.close();
 });
-
-async function rejectsWith(promise: Promise<unknown>, errno: number): Promise<void> {
-  await assert.rejects(promise, (e: { errno?: number }) => {
-    assert.equal(e.errno, errno, `expected errno ${errno}, got ${e.errno}`);
-    return true;
-  });
-}
 
 /** Walk from the root to `path` on a new fid and open it. */
 async function openPath(path: string, flags: number = O.RDONLY): Promise<number> {

@@ -13,15 +13,9 @@ import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
 import { isMessage, type Message } from '../../src/protocol/messages.js';
 import { startFixture } from './server-fixture.js';
 import { b, WireClient } from './wire-client.js';
+import { rejectsWith } from './assertions.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-
-async function rejectsWith(promise: Promise<unknown>, errno: number): Promise<void> {
-  await assert.rejects(promise, (e: { errno?: number }) => {
-    assert.equal(e.errno, errno, `expected errno ${errno}, got ${e.errno}`);
-    return true;
-  });
-}
 
 /** Send frames one by one over a duplex pair and collect the replies. */
 function exchange(write: (f: Buffer) => void, onData: (cb: (c: Buffer) => void) => void) {
