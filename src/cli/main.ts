@@ -12,8 +12,8 @@ const program = new Command()
   .name('virtfs')
   .description('VirtFS host server: export a directory to Linux guests over 9P2000.L')
   .version(version())
-  .showHelpAfterError('(run with --help for usage)')
-  .configureOutput({ outputError: (s, write) => write(s) });
+  // Commander's errors become one line in the same form as ours: "virtfs: what went wrong (hint)".
+  .configureOutput({ outputError: (s, write) => write(`virtfs: ${s.trim().replace(/^error: /, '')} (see --help)\n`) });
 
 registerServeCommand(program);
 registerClientCommands(program);

@@ -6,12 +6,11 @@ import { isLoopback } from '../transport/listen-address.js';
  * loopback at 10.0.2.2; any other machine uses the address the server listens on.
  */
 export function mountLines(a: ListenAddress, msize: number): string[] {
-  const opts = (trans: string) => `-o trans=${trans},version=9p2000.L,msize=${msize}`;
-  if (a.kind === 'unix') return [`mount -t 9p ${opts('unix')} ${a.path} /mnt`];
+  const opts = (transport: string) => `-o ${transport},version=9p2000.L,msize=${msize}`;
+  if (a.kind === 'unix') return [`mount -t 9p ${opts('trans=unix')} ${a.path} /mnt`];
   if (a.kind === 'tcp') {
-    const tcp = `-o trans=tcp,port=${a.port},version=9p2000.L,msize=${msize}`;
     const host = isLoopback(a.host) ? '10.0.2.2' : a.host === '0.0.0.0' || a.host === '::' ? 'HOST-ADDRESS' : a.host;
-    return [`mount -t 9p ${tcp} ${host} /mnt`];
+    return [`mount -t 9p ${opts(`trans=tcp,port=${a.port}`)} ${host} /mnt`];
   }
   return [];
 }

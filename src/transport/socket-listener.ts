@@ -1,7 +1,8 @@
-import { lstat, unlink } from 'node:fs/promises';
+import { lstat, stat, unlink } from 'node:fs/promises';
 import net from 'node:net';
+import { dirname } from 'node:path';
 import type { Server } from '../server/server.js';
-import type { ListenAddress } from './listen-address.js';
+import { formatListenAddress, type ListenAddress } from './listen-address.js';
 import { StreamConnection } from './stream-connection.js';
 
 /** A TCP or Unix-socket listener: each accepted socket is its own connection. */
@@ -22,12 +23,16 @@ export class SocketListener {
       listener.connections.add(c);
       void c.closed.then(() => listener.connections.delete(c));
     });
-    if (address.kind === 'unix') await removeStaleSocket(address.path);
-    await new Promise<void>((resolve, reject) => {
-      ns.once('error', reject);
-      if (address.kind === 'tcp') ns.listen(address.port, address.host, resolve);
-      else ns.listen(address.path, resolve);
-    });
+    try {
+      if (address.kind === 'unix') await prepareSocketPath(address.path);
+      await new Promise<void>((resolve, reject) => {
+        ns.once('error', reject);
+        if (address.kind === 'tcp') ns.listen(address.port, address.host, resolve);
+        else ns.listen(address.path, resolve);
+      });
+    } catch (err) {
+      throw listenError(address, err as NodeJS.ErrnoException);
+    }
     const bound: ListenAddress =
       address.kind === 'tcp' ? { kind: 'tcp', host: address.host, port: (ns.address() as net.AddressInfo).port } : address;
     listener = new SocketListener(ns, bound);
@@ -43,11 +48,33 @@ export class SocketListener {
   }
 }
 
-/** A socket file left by a server that died is removed; anything live, or not a socket, is an error. */
-async function removeStaleSocket(path: string): Promise<void> {
+// Node's own messages ("listen EACCES: permission denied /x/s") name the system call, not the
+// cause a person can act on.
+const listenReasons: Record<string, string> = {
+  EADDRINUSE: 'address already in use (is another server running?)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+  EACCES: 'permission denied',
+  ENOENT: 'no such directory',
+  ENOTDIR: 'no such directory',
+};
+
+function listenError(address: ListenAddress, err: NodeJS.ErrnoException): Error {
+  // Errors raised here already say what is wrong; only the system's own get translated.
+  const known = err.syscall !== undefined && err.code !== undefined ? listenReasons[err.code] : undefined;
+  const reason = known ?? err.message;
+  return Object.assign(new Error(`cannot listen on ${formatListenAddress(address)}: ${reason}`), { code: err.code });
+}
+
+/**
+ * A socket file left by a server that died is removed; anything live, or not a socket, is an
+ * error. A missing directory is reported as such (bind(2) would say EACCES or ENOENT).
+ */
+async function prepareSocketPath(path: string): Promise<void> {
+  const dir = await stat(dirname(path)).catch(() => null);
+  if (!dir?.isDirectory()) throw Object.assign(new Error(`${dirname(path)}: no such directory`), { code: 'ENOENT' });
   const st = await lstat(path).catch(() => null);
   if (!st) return;
-  if (!st.isSocket()) throw Object.assign(new Error(`${path} exists and is not a socket`), { code: 'EEXIST' });
+  if (!st.isSocket()) throw Object.assign(new Error(`${path} exists and is not a socket`), { code: 'ENOTSOCK' });
   const live = await new Promise<boolean>((resolve) => {
     const s = net.connect(path);
     s.once('connect', () => {
@@ -56,6 +83,6 @@ async function removeStaleSocket(path: string): Promise<void> {
     });
     s.once('error', () => resolve(false));
   });
-  if (live) throw Object.assign(new Error(`${path}: another server is listening there`), { code: 'EADDRINUSE' });
+  if (live) throw Object.assign(new Error('another server is listening there'), { code: 'EADDRINUSE' });
   await unlink(path);
 }

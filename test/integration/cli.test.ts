@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { startVirtfs } from '../kernel/virtfs-process.js';
+
+const run = promisify(execFile);
+const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const virtfs = (...args: string[]) => run(process.execPath, [main, ...args], { timeout: 15_000 });
+
+/** The command fails with exit status 1 and exactly one line on stderr matching `line`. */
+async function failsWith(args: string[], line: RegExp): Promise<void> {
+  await assert.rejects(virtfs(...args), (e: { code: number; stderr: string; stdout: string }) => {
+    assert.equal(e.code, 1, `exit status for ${args.join(' ')}`);
+    assert.equal(e.stdout, '');
+    const lines = e.stderr.split('\n').filter((l) => l !== '');
+    assert.equal(lines.length, 1, `one line on stderr, got:\n${e.stderr}`);
+    assert.match(lines[0]!, line);
+    return true;
+  });
+}
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'virtfs-cli-'));
+  writeFileSync(join(dir, 'plain-file'), '');
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('virtfs serve: options and errors', () => {
+  test('--help documents every option', async () => {
+    const { stdout } = await virtfs('serve', '--help');
+    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug']) {
+      assert.ok(stdout.includes(opt), `--help mentions ${opt}`);
+    }
+    assert.match(stdout, /default: "tcp:127\.0\.0\.1:5640"/);
+  });
+
+  test('a missing path is one clear line', async () => {
+    await failsWith(['serve', join(dir, 'absent')], /^virtfs: .*absent: no such directory \(--create makes it\)$/);
+  });
+
+  test('a path that is not a directory is one clear line', async () => {
+    await failsWith(['serve', join(dir, 'plain-file')], /^virtfs: .*plain-file: not a directory$/);
+  });
+
+  test('no path at all is one clear line', async () => {
+    await failsWith(['serve'], /^virtfs: missing required argument 'path' \(see --help\)$/);
+  });
+
+  test('an unknown option is one clear line', async () => {
+    await failsWith(['serve', '--bogus', dir], /^virtfs: unknown option '--bogus' \(see --help\)$/);
+  });
+
+  test('bad option values are one clear line each', async () => {
+    await failsWith(['serve', '--msize', '100', dir], /^virtfs: .*--msize.*must be between 4096 and/);
+    await failsWith(['serve', '--msize', 'lots', dir], /^virtfs: .*--msize.*"lots" is not a whole number/);
+    await failsWith(['serve', '--max-fids', '0', dir], /^virtfs: .*--max-fids.*must be between 1 and/);
+    await failsWith(['serve', '--listen', 'udp:1.2.3.4:5', dir], /^virtfs: .*--listen.*expected tcp:HOST:PORT, unix:PATH or stdio/);
+    await failsWith(['serve', '--listen', 'tcp:127.0.0.1:70000', dir], /^virtfs: .*port 70000 is out of range/);
+  });
+
+  test('an address already in use is one clear line', async () => {
+    const busy = net.createServer();
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      await failsWith(['serve', '--listen', `tcp:127.0.0.1:${port}`, dir], new RegExp(`^virtfs: cannot listen on tcp:127\\.0\\.0\\.1:${port}: address already in use`));
+    } finally {
+      busy.close();
+    }
+  });
+
+  test('a Unix socket in a missing directory is one clear line', async () => {
+    await failsWith(['serve', '--listen', `unix:${dir}/no/such/s`, dir], /^virtfs: cannot listen on unix:.*: .*no such directory$/);
+  });
+
+  test('a Unix socket path held by an ordinary file is refused, and the file is kept', async () => {
+    await failsWith(['serve', '--listen', `unix:${join(dir, 'plain-file')}`, dir], /exists and is not a socket$/);
+  });
+
+  test('an address beyond loopback is used only when asked, and the server warns', async () => {
+    const wide = await startVirtfs(dir, ['--listen', 'tcp:0.0.0.0:0']);
+    try {
+      assert.match(wide.stdout(), /on tcp:0\.0\.0\.0:\d+\n/);
+      assert.match(wide.stdout(), /warning: listening beyond this machine/);
+      assert.match(wide.stdout(), /mount -t 9p -o trans=tcp,port=\d+,version=9p2000\.L,msize=1048576 HOST-ADDRESS \/mnt/);
+    } finally {
+      await wide.stop();
+    }
+    const local = await startVirtfs(dir);
+    try {
+      assert.doesNotMatch(local.stdout(), /warning/);
+    } finally {
+      await local.stop();
+    }
+  });
+});
