@@ -21,6 +21,11 @@ export class FidTable {
     return this.fids.has(id);
   }
 
+  /** Whether `fid` is still the table's entry for its id: false once clunked, removed or replaced. */
+  holds(fid: Fid): boolean {
+    return this.fids.get(fid.id) === fid;
+  }
+
   /** Throws before any work is done if `id` cannot become a new fid. */
   checkNew(id: number): void {
     if (this.fids.has(id)) throw new P9Error(Errno.EINVAL, `fid ${id} is already in use`);

@@ -1,4 +1,5 @@
 import type { Node, OpenFile } from '../backend/backend.js';
+import type { ByteBudget } from './byte-budget.js';
 
 /** A value being assembled by Txattrcreate + Twrite, set when the fid is clunked. */
 export interface PendingXattr {
@@ -17,6 +18,8 @@ export class Fid {
   /** Txattrwalk's result, read back with Tread. */
   xattrValue: Buffer | null = null;
   xattrPending: PendingXattr | null = null;
+  /** What the xattr value above holds of the connection's budget, returned on release. */
+  private held: { budget: ByteBudget; bytes: number } | null = null;
 
   constructor(
     readonly id: number,
@@ -29,8 +32,16 @@ export class Fid {
     return this.open === null && this.xattrValue === null && this.xattrPending === null;
   }
 
+  /** Account for an xattr value this fid is about to hold; throws ENOSPC over the budget. */
+  holdXattrBytes(budget: ByteBudget, bytes: number): void {
+    budget.reserve(bytes);
+    this.held = { budget, bytes };
+  }
+
   /** Drop the fid's own references; pinned requests keep theirs until they finish. */
   release(): void {
+    this.held?.budget.release(this.held.bytes);
+    this.held = null;
     this.open?.release();
     this.open = null;
     this.node.release();

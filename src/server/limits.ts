@@ -8,12 +8,15 @@ export interface Limits {
   maxFidsPerConnection: number;
   /** Requests one connection may have in progress; beyond it the server stops reading (backpressure), nothing is refused. */
   maxRequestsInFlight: number;
+  /** Bytes of xattr values one connection's fids may hold between Txattrwalk/Txattrcreate and Tclunk (ENOSPC beyond). */
+  maxXattrBytesPerConnection: number;
 }
 
 export const defaultLimits: Limits = {
   maxMsize: 1 << 20,
   maxFidsPerConnection: 1 << 17,
   maxRequestsInFlight: 256,
+  maxXattrBytesPerConnection: 8 << 20,
 };
 
 export function checkLimits(l: Limits): void {
@@ -21,4 +24,5 @@ export function checkLimits(l: Limits): void {
     throw new RangeError(`msize must be an integer of at least ${MIN_MSIZE}`);
   if (!(l.maxFidsPerConnection >= 1)) throw new RangeError('maxFidsPerConnection must be at least 1');
   if (!(l.maxRequestsInFlight >= 1)) throw new RangeError('maxRequestsInFlight must be at least 1');
+  if (!(l.maxXattrBytesPerConnection >= 0)) throw new RangeError('maxXattrBytesPerConnection must not be negative');
 }

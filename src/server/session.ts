@@ -5,6 +5,7 @@ import { Errno, errnoName, P9Error, toErrno } from '../protocol/errno.js';
 import { defOf, MessageType, messageName, type Message, type TMessage } from '../protocol/messages.js';
 import { checkPolicy } from './export-policy.js';
 import type { Fid } from './fid.js';
+import { ByteBudget } from './byte-budget.js';
 import { FidTable } from './fid-table.js';
 import { handlerFor } from './handlers/index.js';
 import { reply, type Reply } from './reply.js';
@@ -35,6 +36,7 @@ export class Session {
   /** 0 until Tversion has been answered. */
   msize = 0;
   readonly fids: FidTable;
+  readonly xattrBudget: ByteBudget;
   private readonly inflight = new Map<number, InFlight>();
   private paused = false;
   private closed = false;
@@ -46,6 +48,7 @@ export class Session {
     readonly id: number,
   ) {
     this.fids = new FidTable(server.limits.maxFidsPerConnection);
+    this.xattrBudget = new ByteBudget(server.limits.maxXattrBytesPerConnection);
   }
 
   /** Largest frame accepted now: the negotiated msize, or the server's maximum before Tversion. */

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { openFdCount } from '../../src/backend/local/sys.js';
-import { message } from '../../src/protocol/codec.js';
-import { LinuxOpenFlag as O, LockFlag, LockStatus, LockType } from '../../src/protocol/constants.js';
+import { encode, message } from '../../src/protocol/codec.js';
+import { LinuxOpenFlag as O, LockFlag, LockStatus, LockType, NOFID, NOTAG } from '../../src/protocol/constants.js';
 import { Errno } from '../../src/protocol/errno.js';
 import { RawPeer, startFixture, type Fixture } from './server-fixture.js';
 import { b, WireClient } from './wire-client.js';
@@ -198,6 +198,38 @@ describe('resources', () => {
     for (let i = 0; i < 100 && openFdCount() > base; i++) await sleep(10);
     assert.equal(openFdCount(), base);
     c.close();
+  });
+
+  // Found by the property test: a fid clunked while Tlopen/Tlcreate was working on it must not
+  // keep the file the request opened. Both frames go in one write, so the clunk arrives while the
+  // open is still on the thread pool.
+  test('a clunk racing Tlcreate or Tlopen of the same fid leaks no descriptor', async () => {
+    const base = await settledFdCount();
+    const p = await RawPeer.connect(fx.port);
+    p.send(message('Tversion', { tag: NOTAG, msize: 65536, version: '9P2000.L' }));
+    await p.next();
+    p.send(message('Tattach', { tag: 1, fid: 0, afid: NOFID, uname: '', aname: '', nUname: 0 }));
+    await p.next();
+    for (let round = 0; round < 20; round++) {
+      p.send(message('Twalk', { tag: 1, fid: 0, newfid: 1, wnames: [] }));
+      p.send(message('Twalk', { tag: 2, fid: 0, newfid: 2, wnames: [b('data')] }));
+      await p.next();
+      await p.next();
+      p.send(
+        Buffer.concat([
+          encode(message('Tlcreate', { tag: 3, fid: 1, name: b(`raced-${round}`), flags: O.RDWR, mode: 0o644, gid: 0 })),
+          encode(message('Tclunk', { tag: 4, fid: 1 })),
+          encode(message('Tlopen', { tag: 5, fid: 2, flags: O.RDONLY })),
+          encode(message('Tclunk', { tag: 6, fid: 2 })),
+        ]),
+      );
+      const tags = new Set<number>();
+      for (let i = 0; i < 4; i++) tags.add((await p.next())!.tag);
+      assert.deepEqual([...tags].sort(), [3, 4, 5, 6]);
+    }
+    p.close();
+    for (let i = 0; i < 100 && openFdCount() > base; i++) await sleep(10);
+    assert.equal(openFdCount(), base);
   });
 
   test('a clunk racing reads on the same fid never breaks the server', async () => {

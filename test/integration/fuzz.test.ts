@@ -212,12 +212,13 @@ let escaped = false;
 
 describe('hostile but well-formed requests', () => {
   test('every request is answered once, in order with flushes, and nothing outside the export changes', async () => {
-    const fdBase = openFdCount();
     await fc.assert(
       fc.asyncProperty(fc.array(fc.array(request, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 25 }), async (batches) => {
         if (escaped) return;
         resetTrees();
         const forbidden = forbiddenPaths();
+        // Per run, so that a leak is pinned on (and shrunk to) the requests that caused it.
+        const fdBase = openFdCount();
         const outsideBefore = snapshot(outside);
         const parentBefore = readdirSync(parent).sort();
         const parentStat = lstatSync(parent, { bigint: true });
@@ -257,9 +258,9 @@ describe('hostile but well-formed requests', () => {
         const ps = lstatSync(parent, { bigint: true });
         assert.deepEqual([ps.mode, ps.uid, ps.gid], [parentStat.mode, parentStat.uid, parentStat.gid], "the export's parent changed");
         for (let i = 0; i < 200 && openFdCount() > fdBase; i++) await sleep(10);
-        assert.equal(openFdCount(), fdBase, 'descriptors left open after the connection closed');
+        assert.ok(openFdCount() <= fdBase, `${openFdCount() - fdBase} descriptors left open after the connection closed`);
       }),
-      { numRuns: 300 },
+      { numRuns: 300, includeErrorInReport: true, ...(process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED) } : {}) },
     );
   });
 });

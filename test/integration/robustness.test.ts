@@ -215,3 +215,63 @@ describe('version negotiation', () => {
     p.close();
   });
 });
+
+describe('memory a client can make the server hold', () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture({ limits: { maxXattrBytesPerConnection: 100_000 } });
+  });
+  after(async () => {
+    await fx.close();
+  });
+
+  /** Clone the root fid into `fid` and prepare it for an xattr value of `size` bytes. */
+  async function xattrcreate(p: RawPeer, fid: number, size: number): Promise<Message | null> {
+    p.send(message('Twalk', { tag: 2, fid: 0, newfid: fid, wnames: [] }));
+    assert.ok(isMessage((await p.next())!, 'Rwalk'));
+    p.send(message('Txattrcreate', { tag: 3, fid, name: Buffer.from('user.big'), attrSize: BigInt(size), flags: 0 }));
+    return p.next();
+  }
+
+  test('pending xattr values beyond the per-connection budget are ENOSPC, and clunking gives the room back', async () => {
+    const p = await attached(fx.port);
+    assert.ok(isMessage((await xattrcreate(p, 10, 65536))!, 'Rxattrcreate'));
+    assertError(await xattrcreate(p, 11, 65536), 3, Errno.ENOSPC);
+    // Another connection has a budget of its own.
+    const q = await attached(fx.port);
+    assert.ok(isMessage((await xattrcreate(q, 10, 65536))!, 'Rxattrcreate'));
+    q.close();
+    // The fid that failed is still a plain fid; once fid 10 lets go (its value was never
+    // written, so the clunk reports EINVAL), the room is there again.
+    p.send(message('Tclunk', { tag: 4, fid: 10 }));
+    assertError(await p.next(), 4, Errno.EINVAL);
+    p.send(message('Txattrcreate', { tag: 5, fid: 11, name: Buffer.from('user.big'), attrSize: 65536n, flags: 0 }));
+    assert.ok(isMessage((await p.next())!, 'Rxattrcreate'));
+    p.close();
+  });
+
+  test('values read by Txattrwalk count against the same budget', async () => {
+    const p = await attached(fx.port);
+    // A 4000-byte value (small enough for any host filesystem's xattr space), held by one fid
+    // after another: the 26th would take the connection past 100 000 bytes.
+    assert.ok(isMessage((await xattrcreate(p, 20, 4000))!, 'Rxattrcreate'));
+    p.send(message('Twrite', { tag: 4, fid: 20, offset: 0n, data: Buffer.alloc(4000, 7) }));
+    assert.ok(isMessage((await p.next())!, 'Rwrite'));
+    p.send(message('Tclunk', { tag: 5, fid: 20 }));
+    assert.ok(isMessage((await p.next())!, 'Rclunk'));
+    for (let i = 0; i < 25; i++) {
+      p.send(message('Txattrwalk', { tag: 6, fid: 0, newfid: 100 + i, name: Buffer.from('user.big') }));
+      const r = await p.next();
+      assert.ok(r && isMessage(r, 'Rxattrwalk') && r.size === 4000n, `walk ${i}`);
+    }
+    p.send(message('Txattrwalk', { tag: 7, fid: 0, newfid: 200, name: Buffer.from('user.big') }));
+    assertError(await p.next(), 7, Errno.ENOSPC);
+    p.send(message('Tclunk', { tag: 8, fid: 200 }));
+    assertError(await p.next(), 8, Errno.EBADF);
+    p.send(message('Tclunk', { tag: 9, fid: 100 }));
+    assert.ok(isMessage((await p.next())!, 'Rclunk'));
+    p.send(message('Txattrwalk', { tag: 10, fid: 0, newfid: 200, name: Buffer.from('user.big') }));
+    assert.ok(isMessage((await p.next())!, 'Rxattrwalk'));
+    p.close();
+  });
+});

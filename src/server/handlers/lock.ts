@@ -27,7 +27,8 @@ export async function lock(ctx: RequestContext, m: Message<'Tlock'>): Promise<Re
     } catch {
       throw new P9Error(Errno.EINTR, 'lock wait interrupted');
     }
-    if (ctx.session.fids.has(fid.id) && ctx.session.fids.get(fid.id) !== fid) throw new P9Error(Errno.EBADF);
+    // Stop waiting for a fid that has been clunked or replaced meanwhile.
+    if (!ctx.session.fids.holds(fid)) throw new P9Error(Errno.EBADF, `fid ${fid.id} went away while waiting for the lock`);
     delay = Math.min(delay * 2, RETRY_MAX_MS);
   }
 }

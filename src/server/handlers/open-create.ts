@@ -10,7 +10,7 @@ export async function lopen(ctx: RequestContext, m: Message<'Tlopen'>): Promise<
   const fid = ctx.fid(m.fid);
   if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
   const open = await ctx.session.server.backend.open(ctx.node(fid), m.flags);
-  if (!fid.isPlain || ctx.session.fids.get(fid.id) !== fid) {
+  if (!fid.isPlain || !ctx.session.fids.holds(fid)) {
     open.release();
     throw new P9Error(Errno.EBADF, 'fid changed while opening');
   }
@@ -24,7 +24,7 @@ export async function lcreate(ctx: RequestContext, m: Message<'Tlcreate'>): Prom
   if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
   const dir = ctx.dir(m.fid);
   const open = await ctx.session.server.backend.create(dir, m.name, m.flags, m.mode, { uid: fid.uid, gid: m.gid });
-  if (!fid.isPlain || ctx.session.fids.get(fid.id) !== fid) {
+  if (!fid.isPlain || !ctx.session.fids.holds(fid)) {
     open.release();
     throw new P9Error(Errno.EBADF, 'fid changed while creating');
   }

@@ -25,7 +25,7 @@ export async function walk(ctx: RequestContext, m: Message<'Twalk'>): Promise<Re
   }
   if (inPlace) {
     // The fid may have been clunked or changed while we walked; only move it if it is still ours.
-    if (ctx.session.fids.has(fid.id) && ctx.session.fids.get(fid.id) === fid && fid.isPlain) {
+    if (ctx.session.fids.holds(fid) && fid.isPlain) {
       const old = fid.node;
       fid.node = r.node;
       old.release();

@@ -13,6 +13,12 @@ export async function xattrwalk(ctx: RequestContext, m: Message<'Txattrwalk'>): 
   const backend = ctx.session.server.backend;
   const value = m.name.length === 0 ? await backend.xattrList(node) : await backend.xattrGet(node, m.name);
   const x = new Fid(m.newfid, node.retain(), fid.uid);
+  try {
+    x.holdXattrBytes(ctx.session.xattrBudget, value.length);
+  } catch (err) {
+    x.release();
+    throw err;
+  }
   x.xattrValue = value;
   ctx.session.addFid(x);
   return reply('Rxattrwalk', { size: BigInt(value.length) });
@@ -25,6 +31,8 @@ export async function xattrcreate(ctx: RequestContext, m: Message<'Txattrcreate'
   if (m.attrSize > BigInt(XATTR_SIZE_MAX)) throw new P9Error(Errno.E2BIG, `xattr values are limited to ${XATTR_SIZE_MAX} bytes`);
   if (m.flags & ~3) throw new P9Error(Errno.EINVAL, 'xattr flags');
   if (m.name.length === 0) throw new P9Error(Errno.EINVAL, 'empty xattr name');
-  fid.xattrPending = { name: Buffer.from(m.name), value: Buffer.alloc(Number(m.attrSize)), flags: m.flags, written: 0 };
+  const size = Number(m.attrSize);
+  fid.holdXattrBytes(ctx.session.xattrBudget, size);
+  fid.xattrPending = { name: Buffer.from(m.name), value: Buffer.alloc(size), flags: m.flags, written: 0 };
   return reply('Rxattrcreate', {});
 }
