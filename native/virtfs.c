@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -963,6 +964,25 @@ static napi_value js_open_fd_count(napi_env env, napi_callback_info info) {
   return napi_create_int32(env, n - 1, &v) == napi_ok ? v : NULL;
 }
 
+/* Every fid holds a descriptor, so the server wants the most it may have: lift the soft
+ * RLIMIT_NOFILE to the hard one (an unprivileged process may). Returns the soft limit now. */
+static napi_value js_raise_fd_limit(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0) {
+    napi_value e = errno_error(env, "getrlimit", errno);
+    if (e) napi_throw(env, e);
+    return NULL;
+  }
+  if (r.rlim_cur < r.rlim_max) {
+    rlim_t want = r.rlim_max;
+    r.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
+  }
+  napi_value v;
+  return napi_create_double(env, r.rlim_cur == RLIM_INFINITY ? -1 : (double)r.rlim_cur, &v) == napi_ok ? v : NULL;
+}
+
 /* ---------- module ---------- */
 
 static bool set_int(napi_env env, napi_value obj, const char *name, int64_t value) {
@@ -984,7 +1004,7 @@ NAPI_MODULE_INIT() {
       {"truncate", js_truncate},    {"fsync", js_fsync},         {"fstatfs", js_fstatfs},
       {"getxattr", js_getxattr},    {"listxattr", js_listxattr}, {"setxattr", js_setxattr},
       {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
-      {"openFdCount", js_open_fd_count},
+      {"openFdCount", js_open_fd_count}, {"raiseFdLimit", js_raise_fd_limit},
   };
   static const struct { const char *name; int64_t value; } consts[] = {
       C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),

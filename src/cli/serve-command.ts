@@ -2,6 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
+import { raiseFdLimit } from '../backend/local/sys.js';
 import { startServer } from '../index.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
 import { defaultLimits } from '../server/limits.js';
@@ -65,7 +66,11 @@ export function registerServeCommand(program: Command): void {
     .action(async (path: string, flags: ServeFlags) => serve(path, flags));
 }
 
+/** Below this many descriptors a guest walking a source tree or a root filesystem runs out. */
+const LOW_FD_LIMIT = 65536;
+
 async function serve(path: string, flags: ServeFlags): Promise<void> {
+  const fdLimit = raiseFdLimit();
   const root = resolve(path);
   if (flags.create) await mkdir(root, { recursive: true });
   const st = await stat(root).catch(() => null);
@@ -85,6 +90,9 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
   const say = (s: string) => (a.kind === 'stdio' ? process.stderr : process.stdout).write(`${s}\n`);
   say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}) on ${formatListenAddress(a)}`);
   if (a.kind === 'tcp' && !isLoopback(a.host)) say('virtfs: warning: listening beyond this machine; 9P has no authentication or encryption');
+  if (fdLimit >= 0 && fdLimit < LOW_FD_LIMIT) {
+    say(`virtfs: warning: only ${fdLimit} file descriptors (ulimit -Hn); every file a guest has looked up holds one, so large trees will fail with EMFILE`);
+  }
   const lines = mountLines(a, flags.msize);
   if (lines.length) {
     say(a.kind === 'tcp' && isLoopback(a.host) ? 'In a QEMU guest with user networking (-nic user), mount it with:' : 'Mount it with:');

@@ -95,9 +95,14 @@ describe('virtfs serve: options and errors', () => {
     }
     const local = await startVirtfs(dir);
     try {
-      assert.doesNotMatch(local.stdout(), /warning/);
+      assert.doesNotMatch(local.stdout(), /warning: listening beyond/);
     } finally {
       await local.stop();
     }
+  });
+
+  test('a low descriptor limit is raised to the hard limit, and a hard limit that is still low is warned about', async () => {
+    const { stdout } = await run('sh', ['-c', `ulimit -Sn 1024 && ulimit -Hn 2000 && exec "${process.execPath}" "${main}" serve --listen tcp:127.0.0.1:0 "${dir}" & pid=$!; sleep 1; kill $pid`], { timeout: 15_000 });
+    assert.match(stdout, /warning: only 2000 file descriptors/);
   });
 });

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import * as sys from '../../src/backend/local/sys.js';
 import { O, StatIndex as S, type RawStat } from '../../src/backend/local/sys.js';
 
@@ -907,4 +908,12 @@ test('many concurrent calls all complete', async (t) => {
   assert.equal(new Set(opened.map(([fd]) => fd)).size, 64);
   await Promise.all(opened.map(([fd]) => sys.close(fd)));
   assert.equal(sys.openFdCount(), start);
+});
+
+test('raiseFdLimit lifts the soft descriptor limit to the hard one', () => {
+  const modulePath = new URL('../../src/backend/local/sys.js', import.meta.url).href;
+  const script = `import(${JSON.stringify(modulePath)}).then((s) => console.log(s.raiseFdLimit()))`;
+  // A child started with a soft limit of 1024 under a hard limit of 4096 (lowering is always allowed).
+  const out = execFileSync('sh', ['-c', `ulimit -Sn 1024 && ulimit -Hn 4096 && exec "${process.execPath}" --input-type=module -e '${script}'`], { encoding: 'utf8' });
+  assert.equal(out.trim(), '4096');
 });

@@ -121,6 +121,7 @@ interface Native {
   lock(fd: number, type: number, start: bigint, length: bigint): Promise<boolean>;
   getlock(fd: number, type: number, start: bigint, length: bigint): Promise<LockInfo>;
   openFdCount(): number;
+  raiseFdLimit(): number;
 }
 
 // Compiled to dist/src/backend/local/sys.js: the repository root is four levels up.
@@ -230,6 +231,12 @@ export const removexattr: (fd: number, name: Uint8Array) => Promise<void> = nati
 export const lock: (fd: number, type: number, start: bigint, length: bigint) => Promise<boolean> = native.lock;
 /** F_OFD_GETLK: the first conflicting lock, or type UNLCK (2) if none. */
 export const getlock: (fd: number, type: number, start: bigint, length: bigint) => Promise<LockInfo> = native.getlock;
+
+/**
+ * Lift the process's soft descriptor limit to its hard limit and return the soft limit now
+ * (-1: unlimited). Each fid holds a descriptor, so this bounds how many files clients can hold.
+ */
+export const raiseFdLimit: () => number = native.raiseFdLimit;
 
 /** Entries in /proc/self/fd, synchronously (leak checks in tests). */
 export const openFdCount: () => number = native.openFdCount;
