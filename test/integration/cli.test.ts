@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { startVirtfs } from '../kernel/virtfs-process.js';
+import { Errno, type P9Error } from '../../src/protocol/errno.js';
+import { WireClient } from './wire-client.js';
 
 const run = promisify(execFile);
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -101,8 +103,33 @@ describe('virtfs serve: options and errors', () => {
     }
   });
 
-  test('a low descriptor limit is raised to the hard limit, and a hard limit that is still low is warned about', async () => {
-    const { stdout } = await run('sh', ['-c', `ulimit -Sn 1024 && ulimit -Hn 2000 && exec "${process.execPath}" "${main}" serve --listen tcp:127.0.0.1:0 "${dir}" & pid=$!; sleep 1; kill $pid`], { timeout: 15_000 });
-    assert.match(stdout, /warning: only 2000 file descriptors/);
+  test('a hard descriptor limit that is still low is warned about', async () => {
+    const low = await startVirtfs(dir, [], { fdLimit: 2000 });
+    try {
+      assert.match(low.stdout(), /warning: only 2000 file descriptors/);
+    } finally {
+      await low.stop();
+    }
+  });
+
+  test('running out of descriptors is EMFILE for the lookups that need one; clunks bring them back', async () => {
+    for (let i = 0; i < 100; i++) writeFileSync(join(dir, `many-${i}`), '');
+    const srv = await startVirtfs(dir, [], { fdLimit: 64 });
+    try {
+      const c = await WireClient.attach(srv.port);
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => c.walk(0, i + 1, `many-${i}`).then(() => 0, (e: P9Error) => e.errno)));
+      assert.ok(results.includes(0), 'some lookups succeed');
+      assert.ok(results.includes(Errno.EMFILE), 'the rest fail with EMFILE');
+      assert.deepEqual([...new Set(results)].sort(), [0, Errno.EMFILE].sort());
+      for (let i = 0; i < 100; i++) if (results[i] === 0) await c.rpc('Tclunk', { fid: i + 1 });
+      await c.walk(0, 200, 'many-99');
+      // And another client is served.
+      const d = await WireClient.attach(srv.port);
+      await d.walk(0, 1, 'many-0');
+      c.close();
+      d.close();
+    } finally {
+      await srv.stop();
+    }
   });
 });

@@ -14,8 +14,13 @@ const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
  * Run `virtfs serve` exactly as a user would, on a free loopback port, and read the port back
  * from the mount line it prints.
  */
-export function startVirtfs(dir: string, args: string[] = []): Promise<VirtfsProcess> {
-  const p = spawn(process.execPath, [main, 'serve', '--listen', 'tcp:127.0.0.1:0', ...args, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startVirtfs(dir: string, args: string[] = [], opts: { fdLimit?: number } = {}): Promise<VirtfsProcess> {
+  const argv = [process.execPath, main, 'serve', '--listen', 'tcp:127.0.0.1:0', ...args, dir];
+  // With fdLimit, through a shell that lowers both descriptor limits first (as `ulimit -n` does).
+  const p =
+    opts.fdLimit === undefined
+      ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('sh', ['-c', `ulimit -Sn ${opts.fdLimit} && ulimit -Hn ${opts.fdLimit} && exec "$@"`, 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   p.stdout.on('data', (c: Buffer) => (out += c.toString()));
