@@ -13,7 +13,8 @@ import { NOFID, NOTAG } from '../../src/protocol/constants.js';
 import { isMessage, MessageType, type Message, type MessageName } from '../../src/protocol/messages.js';
 import { RawPeer } from './server-fixture.js';
 
-// Well-formed requests with hostile values, pipelined: whatever they ask, the server answers each
+// Well-formed requests with hostile values, pipelined, with a session reset (Tversion) now and
+// then: whatever they ask, the server answers each
 // one exactly once (or, if flushed, not after its Rflush), keeps serving, touches nothing outside
 // the export, and gives back every descriptor when the connection goes.
 
@@ -48,8 +49,9 @@ const walkName = fc.oneof(
 );
 const lockClient = { procId: u32, clientId: fc.string({ maxLength: 20 }) };
 
-/** Any 9P2000.L request except Tversion (which resets the session and is tested apart). */
+/** Any 9P2000.L request; now and then a Tversion, which resets the session mid-stream. */
 const request: fc.Arbitrary<Spec> = fc.oneof(
+  { weight: 1, arbitrary: spec('Tversion', { msize: fc.constantFrom(65536, 8192, 4096, 100), version: fc.constantFrom('9P2000.L', '9P2000.L', '9P2000', 'x') }) },
   spec('Tgetattr', { fid, requestMask: u64 }),
   { weight: 4, arbitrary: spec('Twalk', { fid, newfid, wnames: fc.oneof({ weight: 4, arbitrary: fc.array(walkName, { maxLength: 3 }) }, fc.array(walkName, { maxLength: 16 })) }) },
   spec('Tlopen', { fid, flags: openFlags }),
