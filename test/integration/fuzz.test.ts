@@ -14,9 +14,9 @@ import { isMessage, MessageType, type Message, type MessageName } from '../../sr
 import { RawPeer } from './server-fixture.js';
 
 // Well-formed requests with hostile values, pipelined, with a session reset (Tversion) now and
-// then: whatever they ask, the server answers each
-// one exactly once (or, if flushed, not after its Rflush), keeps serving, touches nothing outside
-// the export, and gives back every descriptor when the connection goes.
+// then: whatever they ask, the server answers each one exactly once (or, if flushed, not after
+// its Rflush), keeps serving, touches nothing outside the export, and gives back every
+// descriptor when the connection goes.
 
 const ubig = (bits: number) => fc.bigInt({ min: 0n, max: (1n << BigInt(bits)) - 1n });
 const u32 = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 0x7fffffff, 0xffffffff), fc.nat({ max: 0xffffffff }));
