@@ -2,6 +2,8 @@
 # EXPECTED` come from the guest's init; `value NAME V` reports a value for the host to compare.
 value() { echo "VALUE $1 $2"; }
 
+value mount-line "$(grep ' /mnt ' /proc/mounts | tr ' ' '_')"
+
 # create, read, write, append, truncate
 echo hello > f1
 check create test -f f1
@@ -88,3 +90,8 @@ value host-file-md5 "$(md5sum hostdata | cut -d' ' -f1)"
 dd if=/dev/urandom of=guestdata bs=65536 count=48 2>/dev/null
 value guest-file-md5 "$(md5sum guestdata | cut -d' ' -f1)"
 expect_eq guest-file-size "$(stat -c %s guestdata)" 3145728
+
+# a program stored in the export runs from it (exec maps the file; busybox picks the applet
+# from its own name, so the copy keeps it)
+cp /bin/busybox busybox
+expect_eq exec-from-export "$(./busybox echo ran)" ran

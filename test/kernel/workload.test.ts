@@ -16,7 +16,14 @@ const expectedChecks = [...script.matchAll(/^\s*(?:check|expect_eq)\s+(\S+)/gm)]
 
 const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
 
-describe('the Linux kernel client mounts virtfs over tcp and runs a workload', { timeout: 15 * 60_000 }, () => {
+/**
+ * The same workload under each of the client's cache modes: none (the default: every operation
+ * goes to the server), loose (page cache, writeback through a separate fid) and mmap (shared
+ * writable mappings, as a root filesystem needs).
+ */
+const cacheModes = ['none', 'loose', 'mmap'] as const;
+
+for (const cache of cacheModes) describe(`the Linux kernel client mounts virtfs over tcp (cache=${cache}) and runs a workload`, { timeout: 15 * 60_000 }, () => {
   let dir: string;
   let result: GuestResult;
   let hostData: Buffer;
@@ -33,7 +40,7 @@ describe('the Linux kernel client mounts virtfs over tcp and runs a workload', {
     writeFileSync(join(dir, 'hostdata'), hostData);
     const server = await startVirtfs(dir);
     try {
-      result = await runGuest({ port: server.port, script, timeoutMs: 12 * 60_000 });
+      result = await runGuest({ port: server.port, script, mountOptions: cache === 'none' ? '' : `,cache=${cache}`, timeoutMs: 12 * 60_000 });
     } finally {
       await server.stop();
       serverLog = server.stderr();
@@ -50,6 +57,14 @@ describe('the Linux kernel client mounts virtfs over tcp and runs a workload', {
     assert.equal(result.mounted, true, `mount failed:\n${tail}`);
     assert.equal(result.timedOut, false, `guest timed out:\n${tail}`);
     assert.equal(result.finished, true, `workload did not finish:\n${tail}`);
+  });
+
+  test(`the guest's mount uses cache=${cache}`, () => {
+    const line = values.get('mount-line') ?? '';
+    assert.match(line, /^10\.0\.2\.100_\/mnt_9p_/, line);
+    // 6.1 lists the mode as a bare word among the options (",loose,"); none lists nothing.
+    const modes = [...line.matchAll(/[,_](?:cache=)?(loose|mmap|fscache)(?=[,_])/g)].map((m) => m[1]);
+    assert.deepEqual(modes, cache === 'none' ? [] : [cache], line);
   });
 
   for (const name of expectedChecks) {
