@@ -975,8 +975,7 @@ static napi_value js_raise_fd_limit(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (r.rlim_cur < r.rlim_max) {
-    rlim_t want = r.rlim_max;
-    r.rlim_cur = want;
+    r.rlim_cur = r.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &r) != 0) getrlimit(RLIMIT_NOFILE, &r);
   }
   napi_value v;

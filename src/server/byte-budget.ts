@@ -10,10 +10,6 @@ export class ByteBudget {
 
   constructor(readonly limit: number) {}
 
-  get inUse(): number {
-    return this.used;
-  }
-
   reserve(n: number): void {
     if (this.used + n > this.limit) {
       throw new P9Error(Errno.ENOSPC, `connection holds ${this.used} bytes of xattr values; the limit is ${this.limit}`);
