@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface VirtfsProcess {
@@ -9,6 +9,8 @@ export interface VirtfsProcess {
 }
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+/** The repository root (compiled tests run from dist/test/kernel). */
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
 /**
  * Run `virtfs serve` exactly as a user would, on a free loopback port, and read the port back
@@ -21,32 +23,46 @@ export function startVirtfs(dir: string, args: string[] = [], opts: { fdLimit?: 
     opts.fdLimit === undefined
       ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn('sh', ['-c', `ulimit -Sn ${opts.fdLimit} && ulimit -Hn ${opts.fdLimit} && exec "$@"`, 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return watch(p, () => p.kill('SIGTERM'));
+}
+
+/**
+ * Run the README's `npm start` itself in the repository (it serves ./share there), with `extra`
+ * appended to its command line. npm runs the server through a shell, so the whole process group
+ * is signalled to stop it.
+ */
+export function startNpmStart(extra: string[]): Promise<VirtfsProcess> {
+  const p = spawn('npm', ['start', '--silent', '--', ...extra], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  return watch(p, () => process.kill(-p.pid!, 'SIGTERM'));
+}
+
+function watch(p: ChildProcess, terminate: () => void): Promise<VirtfsProcess> {
   let out = '';
   let err = '';
-  p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+  p.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  p.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      p.kill('SIGKILL');
+      terminate();
       reject(new Error(`virtfs did not print its mount line within 15 s; stderr:\n${err}`));
     }, 15_000);
     const onData = () => {
       const m = /port=(\d+)/.exec(out);
       if (!m) return;
       clearTimeout(timer);
-      p.stdout.off('data', onData);
+      p.stdout!.off('data', onData);
       resolve({
         port: Number(m[1]),
         stdout: () => out,
         stderr: () => err,
         stop: async () => {
-          p.kill('SIGTERM');
+          terminate();
           return exited;
         },
       });
     };
-    p.stdout.on('data', onData);
+    p.stdout!.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`virtfs exited with ${code} before listening; stderr:\n${err}`));
