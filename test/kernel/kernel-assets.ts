@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { GUEST_INIT } from './guest-init.js';
 import { MODULES } from './module-list.js';
 
@@ -12,6 +13,11 @@ import { MODULES } from './module-list.js';
 
 /** Host programs copied into the guest with their shared libraries (busybox has no xattr tools). */
 const GUEST_PROGRAMS = ['/usr/bin/getfattr', '/usr/bin/setfattr'];
+
+/** Small C programs of our own (test/kernel/guest-tools/NAME.c), built static into the guest's /bin. */
+const GUEST_TOOLS = ['mmap-write'];
+const toolsDir = new URL('../../../test/kernel/guest-tools/', import.meta.url);
+const toolSource = (name: string) => readFileSync(new URL(`${name}.c`, toolsDir), 'utf8');
 
 export interface GuestAssets {
   kernel: string;
@@ -37,6 +43,7 @@ function hint(cmd: string): string {
   const pkgs: Record<string, string> = {
     'qemu-system-x86_64': 'apt-get install qemu-system-x86',
     cpio: 'apt-get install cpio',
+    cc: 'apt-get install gcc libc6-dev',
     getfattr: 'apt-get install attr',
     'apt-get': 'a Debian host is needed',
     'apt-cache': 'a Debian host is needed',
@@ -102,7 +109,9 @@ export function packCpio(root: string, out: string): void {
 
 /** busybox, the modules, the xattr tools and /init: built once per kernel and init script. */
 function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
-  const key = createHash('sha256').update(GUEST_INIT).update(MODULES.join(',')).update(pkg).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(GUEST_INIT).update(MODULES.join(',')).update(pkg);
+  for (const t of GUEST_TOOLS) hash.update(toolSource(t));
+  const key = hash.digest('hex').slice(0, 16);
   const out = join(cacheDir(), `initramfs-${key}.cpio.gz`);
   if (existsSync(out)) return out;
   const root = mkdtempSync(join(tmpdir(), 'virtfs-initramfs-'));
@@ -119,6 +128,9 @@ function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
     for (const prog of GUEST_PROGRAMS) {
       if (!existsSync(prog)) throw new Error(`${prog} is missing (apt-get install attr)`);
       copyWithLibraries(prog, root);
+    }
+    for (const t of GUEST_TOOLS) {
+      run('cc', ['-O2', '-static', '-o', join(root, 'bin', t), fileURLToPath(new URL(`${t}.c`, toolsDir))]);
     }
     writeFileSync(join(root, 'init'), GUEST_INIT, { mode: 0o755 });
     const tmp = `${out}.${process.pid}.tmp`;

@@ -91,6 +91,10 @@ dd if=/dev/urandom of=guestdata bs=65536 count=48 2>/dev/null
 value guest-file-md5 "$(md5sum guestdata | cut -d' ' -f1)"
 expect_eq guest-file-size "$(stat -c %s guestdata)" 3145728
 
+# a shared writable mapping: refused without a page cache (cache=none), written back to the
+# server with one (the host checks the content)
+if mmap-write mapped 1048576 2>/tmp/mmap.err; then value mmap-write ok; else value mmap-write "failed: $(cat /tmp/mmap.err)"; fi
+
 # a program stored in the export runs from it (exec maps the file; busybox picks the applet
 # from its own name, so the copy keeps it)
 cp /bin/busybox busybox

@@ -95,6 +95,19 @@ for (const cache of cacheModes) describe(`the Linux kernel client mounts virtfs 
     assert.equal(values.get('guest-file-md5'), md5(onHost));
   });
 
+  if (cache === 'none') {
+    test('a shared writable mapping is refused without a page cache (use cache=mmap)', () => {
+      assert.match(values.get('mmap-write') ?? '', /^failed: mmap: Invalid argument/);
+    });
+  } else {
+    test('a file written through a shared writable mapping reaches the host byte for byte', () => {
+      assert.equal(values.get('mmap-write'), 'ok');
+      const onHost = readFileSync(join(dir, 'mapped'));
+      assert.equal(onHost.length, 1 << 20);
+      assert.ok(onHost.equals(Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => i % 251))));
+    });
+  }
+
   test('chmod, chown and touch from the guest are real on the host', () => {
     const st = statSync(join(dir, 'h1'));
     assert.equal(st.mode & 0o7777, 0o640);
