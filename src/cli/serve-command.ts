@@ -66,8 +66,8 @@ export function registerServeCommand(program: Command): void {
     .action(async (path: string, flags: ServeFlags) => serve(path, flags));
 }
 
-/** Below this many descriptors a guest walking a source tree or a root filesystem runs out. */
-const LOW_FD_LIMIT = 65536;
+/** Below this many descriptors a guest working through a source tree or a root filesystem runs out. */
+const LOW_FD_LIMIT = 16384;
 
 async function serve(path: string, flags: ServeFlags): Promise<void> {
   const fdLimit = raiseFdLimit();
@@ -91,7 +91,7 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
   say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}) on ${formatListenAddress(a)}`);
   if (a.kind === 'tcp' && !isLoopback(a.host)) say('virtfs: warning: listening beyond this machine; 9P has no authentication or encryption');
   if (fdLimit >= 0 && fdLimit < LOW_FD_LIMIT) {
-    say(`virtfs: warning: only ${fdLimit} file descriptors (ulimit -Hn); every file a guest has looked up holds one, so large trees will fail with EMFILE`);
+    say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has looked up and still caches holds one, and past the limit the guest gets EMFILE`);
   }
   const lines = mountLines(a, flags.msize);
   if (lines.length) {

@@ -106,7 +106,7 @@ describe('virtfs serve: options and errors', () => {
   test('a hard descriptor limit that is still low is warned about', async () => {
     const low = await startVirtfs(dir, [], { fdLimit: 2000 });
     try {
-      assert.match(low.stdout(), /warning: only 2000 file descriptors/);
+      assert.match(low.stdout(), /warning: the descriptor limit is 2000 /);
     } finally {
       await low.stop();
     }
