@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '../../src/client/client.js';
 import { Connection } from '../../src/client/connection.js';
 import { decode, encode, message } from '../../src/protocol/codec.js';
-import { LinuxOpenFlag as O } from '../../src/protocol/constants.js';
+import { LinuxOpenFlag as O, XattrFlag } from '../../src/protocol/constants.js';
 import { Errno } from '../../src/protocol/errno.js';
 import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
 import { startFixture, type Fixture } from './server-fixture.js';
@@ -75,7 +75,11 @@ describe('client library against the server', () => {
     await c.xattrSet(fid, 'user.colour', Buffer.from('blue'));
     assert.equal((await c.xattrGet(fid, 'user.colour')).toString(), 'blue');
     assert.ok((await c.xattrList(fid)).includes('user.colour'));
-    await assert.rejects(c.xattrSet(fid, 'user.colour', Buffer.from('red'), 1), { errno: Errno.EEXIST });
+    // XATTR_CREATE on an existing name, XATTR_REPLACE on a missing one.
+    await assert.rejects(c.xattrSet(fid, 'user.colour', Buffer.from('red'), XattrFlag.CREATE), { errno: Errno.EEXIST });
+    await assert.rejects(c.xattrSet(fid, 'user.shade', Buffer.from('red'), XattrFlag.REPLACE), { errno: Errno.ENODATA });
+    await c.xattrSet(fid, 'user.colour', Buffer.from('green'), XattrFlag.REPLACE);
+    assert.equal((await c.xattrGet(fid, 'user.colour')).toString(), 'green');
     await c.xattrRemove(fid, 'user.colour');
     await assert.rejects(c.xattrGet(fid, 'user.colour'), { errno: Errno.ENODATA });
     await assert.rejects(c.xattrRemove(fid, 'user.colour'), { errno: Errno.ENODATA });
