@@ -5,9 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { openFdCount } from '../../src/backend/local/sys.js';
 import { encode, message } from '../../src/protocol/codec.js';
-import { LinuxOpenFlag as O, LockFlag, LockStatus, LockType, NOFID, NOTAG } from '../../src/protocol/constants.js';
+import { LinuxOpenFlag as O, LockFlag, LockStatus, LockType } from '../../src/protocol/constants.js';
 import { Errno } from '../../src/protocol/errno.js';
-import { RawPeer, startFixture, type Fixture } from './server-fixture.js';
+import { attached, RawPeer, startFixture, type Fixture } from './server-fixture.js';
 import { b, WireClient } from './wire-client.js';
 import { rejectsWith } from './assertions.js';
 
@@ -205,11 +205,7 @@ describe('resources', () => {
   // open is still on the thread pool.
   test('a clunk racing Tlcreate or Tlopen of the same fid leaks no descriptor', async () => {
     const base = await settledFdCount();
-    const p = await RawPeer.connect(fx.port);
-    p.send(message('Tversion', { tag: NOTAG, msize: 65536, version: '9P2000.L' }));
-    await p.next();
-    p.send(message('Tattach', { tag: 1, fid: 0, afid: NOFID, uname: '', aname: '', nUname: 0 }));
-    await p.next();
+    const p = await attached(fx.port);
     for (let round = 0; round < 20; round++) {
       p.send(message('Twalk', { tag: 1, fid: 0, newfid: 1, wnames: [] }));
       p.send(message('Twalk', { tag: 2, fid: 0, newfid: 2, wnames: [b('data')] }));

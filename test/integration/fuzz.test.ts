@@ -11,7 +11,7 @@ import { startServer, type RunningServer } from '../../src/index.js';
 import { message } from '../../src/protocol/codec.js';
 import { NOFID, NOTAG } from '../../src/protocol/constants.js';
 import { isMessage, MessageType, type Message, type MessageName } from '../../src/protocol/messages.js';
-import { RawPeer } from './server-fixture.js';
+import { attached, type RawPeer } from './server-fixture.js';
 
 // Well-formed requests with hostile values, pipelined, with a session reset (Tversion) now and
 // then: whatever they ask, the server answers each one exactly once (or, if flushed, not after
@@ -214,11 +214,7 @@ let escaped = false;
 
 /** A connection attached as root with fids 1-7 on files, directories and links, some open. */
 async function openClient(): Promise<RawPeer> {
-  const p = await RawPeer.connect(port);
-  p.send(message('Tversion', { tag: NOTAG, msize: 65536, version: '9P2000.L' }));
-  assert.ok(isMessage((await p.next())!, 'Rversion'));
-  p.send(message('Tattach', { tag: 0, fid: 0, afid: NOFID, uname: 'root', aname: '', nUname: 0 }));
-  assert.ok(isMessage((await p.next())!, 'Rattach'));
+  const p = await attached(port, 65536);
   const setup: [number, string[], number | null][] = [
     [1, ['a'], 2], [2, ['d'], 0], [3, ['d', 'b'], 0], [4, [], null], [5, ['up'], null], [6, ['etc'], null], [7, ['d'], null],
   ];

@@ -4,7 +4,7 @@ import { message } from '../../src/protocol/codec.js';
 import { NOFID, NOTAG } from '../../src/protocol/constants.js';
 import { Errno } from '../../src/protocol/errno.js';
 import { isMessage, type Message } from '../../src/protocol/messages.js';
-import { RawPeer, startFixture, type Fixture } from './server-fixture.js';
+import { attached, negotiated, RawPeer, startFixture, type Fixture } from './server-fixture.js';
 
 function frame(type: number, tag: number, body: Buffer = Buffer.alloc(0)): Buffer {
   const b = Buffer.alloc(7 + body.length);
@@ -13,22 +13,6 @@ function frame(type: number, tag: number, body: Buffer = Buffer.alloc(0)): Buffe
   b.writeUInt16LE(tag, 5);
   body.copy(b, 7);
   return b;
-}
-
-async function negotiated(port: number, msize = 8192): Promise<RawPeer> {
-  const p = await RawPeer.connect(port);
-  p.send(message('Tversion', { tag: NOTAG, msize, version: '9P2000.L' }));
-  const r = await p.next();
-  assert.ok(r && isMessage(r, 'Rversion'));
-  return p;
-}
-
-async function attached(port: number): Promise<RawPeer> {
-  const p = await negotiated(port);
-  p.send(message('Tattach', { tag: 1, fid: 0, afid: NOFID, uname: 'root', aname: '', nUname: 0 }));
-  const r = await p.next();
-  assert.ok(r && isMessage(r, "Rattach"), `attach failed: ${r && isMessage(r, "Rlerror") ? r.ecode : r?.type}`);
-  return p;
 }
 
 function assertError(r: Message | null, tag: number, errno: number): void {

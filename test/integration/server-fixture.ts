@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import net from 'node:net';
 import { pino } from 'pino';
 import { startServer, type RunningServer, type ServeOptions } from '../../src/index.js';
-import { encode } from '../../src/protocol/codec.js';
+import assert from 'node:assert/strict';
+import { decode, encode, message } from '../../src/protocol/codec.js';
+import { NOFID, NOTAG } from '../../src/protocol/constants.js';
 import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
-import { decode } from '../../src/protocol/codec.js';
-import type { Message } from '../../src/protocol/messages.js';
+import { isMessage, type Message } from '../../src/protocol/messages.js';
 
 export interface Fixture {
   root: string;
@@ -105,4 +106,22 @@ export class RawPeer {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/** A raw peer that has agreed 9P2000.L at `msize`. */
+export async function negotiated(port: number, msize = 8192): Promise<RawPeer> {
+  const p = await RawPeer.connect(port);
+  p.send(message('Tversion', { tag: NOTAG, msize, version: '9P2000.L' }));
+  const r = await p.next();
+  assert.ok(r && isMessage(r, 'Rversion'));
+  return p;
+}
+
+/** A raw peer with fid 0 attached to the export as root. */
+export async function attached(port: number, msize = 8192): Promise<RawPeer> {
+  const p = await negotiated(port, msize);
+  p.send(message('Tattach', { tag: 1, fid: 0, afid: NOFID, uname: 'root', aname: '', nUname: 0 }));
+  const r = await p.next();
+  assert.ok(r && isMessage(r, 'Rattach'), `attach failed: ${r && isMessage(r, 'Rlerror') ? r.ecode : r?.type}`);
+  return p;
 }
