@@ -29,12 +29,14 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/fsuid.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define NSTAT 18   /* length of the stat vector, see fill_stat() */
+#define NSTAT 23   /* length of the stat vector, see fill_stat() */
 #define NSTATFS 9  /* length of the statfs vector, see do_fstatfs() */
 
 typedef struct job job;
@@ -65,6 +67,11 @@ struct job {
   char *out;                            /* owned result bytes */
   size_t outlen;
   struct flock fl;
+
+  /* options shared by several calls */
+  char *meta;                           /* stat: also read PREFIX{uid,gid,mode,rdev} xattrs */
+  bool as_cred;                         /* create as cuid/cgid (per-thread fsuid/fsgid) */
+  uint32_t cuid, cgid;
 };
 
 /* ---------- errors ---------- */
@@ -120,6 +127,7 @@ static void job_free(napi_env env, job *j) {
   free(j->fds);
   free(j->stats);
   free(j->out);
+  free(j->meta);
   free(j);
 }
 
@@ -129,10 +137,33 @@ static napi_value job_abort(napi_env env, job *j) {
   return NULL;
 }
 
+/* The server's own supplementary groups, read once before any thread switches them. */
+static gid_t server_groups[256];
+static int server_ngroups = -1;
+
+/* Create as another user: fsuid/fsgid and the groups are per thread at the system-call level
+ * (glibc's setgroups() would change every thread, so the raw call is used), and the thread is put
+ * back before it runs the next job. An unprivileged server cannot switch, and its objects then
+ * belong to itself, as any process's do. Leaving fsuid 0 drops the filesystem capabilities, so
+ * the host's own permission checks apply to the guest's user too. */
+static void exec_as(job *j) {
+  uid_t old_uid = (uid_t)setfsuid((uid_t)-1);
+  gid_t old_gid = (gid_t)setfsgid((gid_t)-1);
+  gid_t g = (gid_t)j->cgid;
+  bool groups = server_ngroups >= 0 && syscall(SYS_setgroups, 1, &g) == 0;
+  setfsgid((gid_t)j->cgid);
+  setfsuid((uid_t)j->cuid);
+  j->exec(j);
+  setfsuid(old_uid);
+  setfsgid(old_gid);
+  if (groups) syscall(SYS_setgroups, server_ngroups, server_groups);
+}
+
 static void job_execute(napi_env env, void *data) {
   (void)env;
   job *j = data;
-  j->exec(j);
+  if (j->as_cred) exec_as(j);
+  else j->exec(j);
 }
 
 static void job_complete(napi_env env, napi_status status, void *data) {
@@ -296,6 +327,23 @@ static bool arg_buffer(napi_env env, napi_value vbuf, job *j) {
   return napi_create_reference(env, vbuf, 1, &j->bufref) == napi_ok;
 }
 
+/* Optional: the xattr prefix of a mapped model's metadata, read with every stat (fill_meta). */
+static bool arg_meta(napi_env env, napi_value v, job *j) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  return t == napi_undefined || t == napi_null || arg_name(env, v, j, &j->meta);
+}
+
+/* Optional uid, gid: create the object as that user (exec_as). */
+static bool arg_cred(napi_env env, napi_value vu, napi_value vg, job *j) {
+  napi_valuetype t;
+  if (napi_typeof(env, vu, &t) != napi_ok) return false;
+  if (t == napi_undefined) return true;
+  if (!arg_u32(env, vu, &j->cuid) || !arg_u32(env, vg, &j->cgid)) return false;
+  j->as_cred = true;
+  return true;
+}
+
 /* Fetch exactly n arguments into argv (missing ones are undefined and will
  * fail their type check). */
 #define ARGS(n)                                                            \
@@ -343,8 +391,28 @@ static napi_value done_fd(napi_env env, job *j) {
 
 static void proc_path(char out[32], int fd) { snprintf(out, 32, "/proc/self/fd/%d", fd); }
 
+/* The mapped security models keep the guest's view of an object in xattrs (QEMU's format:
+ * u32 LE uid, gid, mode; u64 LE rdev). Read them with the stat, in the same thread-pool hop:
+ * s[18] has bit 0..3 set for each of uid, gid, mode, rdev found, their values in s[19..22].
+ * Host symlinks are skipped: the magic link would lead through them. */
+static void fill_meta(int fd, const char *prefix, uint64_t *s) {
+  static const char *const field[4] = {"uid", "gid", "mode", "rdev"};
+  char p[32], name[64];
+  proc_path(p, fd);
+  for (int i = 0; i < 4; i++) {
+    unsigned char v[8] = {0};
+    snprintf(name, sizeof name, "%s%s", prefix, field[i]);
+    ssize_t n = getxattr(p, name, v, i == 3 ? 8 : 4);
+    if (n <= 0) continue;
+    uint64_t x = 0;
+    for (int b = n - 1; b >= 0; b--) x = x << 8 | v[b];
+    s[18] |= 1u << i;
+    s[19 + i] = x;
+  }
+}
+
 /* statx works on O_PATH fds and gives btime; see the layout in sys.ts. */
-static int fill_stat(int fd, uint64_t *s) {
+static int fill_stat(int fd, uint64_t *s, const char *meta) {
   struct statx x;
   if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
             STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
@@ -364,6 +432,8 @@ static int fill_stat(int fd, uint64_t *s) {
   s[14] = (uint64_t)x.stx_ctime.tv_sec, s[15] = x.stx_ctime.tv_nsec;
   bool bt = x.stx_mask & STATX_BTIME;
   s[16] = bt ? (uint64_t)x.stx_btime.tv_sec : 0, s[17] = bt ? x.stx_btime.tv_nsec : 0;
+  s[18] = s[19] = s[20] = s[21] = s[22] = 0;
+  if (meta && !S_ISLNK(x.stx_mode)) fill_meta(fd, meta, s);
   return 0;
 }
 
@@ -376,7 +446,7 @@ static int reserve_fds(job *j, uint32_t n) {
 
 /* Record a freshly opened fd (and stat it if stats were reserved). */
 static int keep_fd(job *j, int fd) {
-  int err = j->stats ? fill_stat(fd, j->stats + j->nfds * NSTAT) : 0;
+  int err = j->stats ? fill_stat(fd, j->stats + j->nfds * NSTAT, j->meta) : 0;
   if (err) {
     close(fd);
     return err;
@@ -396,9 +466,10 @@ static void do_open_path(job *j) {
 }
 
 static napi_value js_open_path(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
   job *j = job_new("openat", do_open_path, done_fd_stat);
-  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name)) return job_abort(env, j);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) || !arg_meta(env, argv[2], j))
+    return job_abort(env, j);
   return job_start(env, j);
 }
 
@@ -444,11 +515,11 @@ static napi_value done_walk(napi_env env, job *j) {
 }
 
 static napi_value js_walk(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(3);
   job *j = job_new("openat", do_walk, done_walk);
   bool is = false;
   uint32_t n = 0;
-  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_meta(env, argv[2], j)) return job_abort(env, j);
   if (napi_is_array(env, argv[1], &is) != napi_ok || !is || napi_get_array_length(env, argv[1], &n) != napi_ok) {
     type_error(env, "expected an array of Uint8Array");
     return job_abort(env, j);
@@ -487,23 +558,23 @@ static void do_open_root(job *j) {
 }
 
 static napi_value js_open_root(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   job *j = job_new("open", do_open_root, done_fd_stat);
-  if (!j || !arg_name(env, argv[0], j, &j->name)) return job_abort(env, j);
+  if (!j || !arg_name(env, argv[0], j, &j->name) || !arg_meta(env, argv[1], j)) return job_abort(env, j);
   return job_start(env, j);
 }
 
 static void do_fstat(job *j) {
   if (!(j->stats = malloc(NSTAT * sizeof *j->stats))) j->err = ENOMEM;
-  else j->err = fill_stat(j->fd, j->stats);
+  else j->err = fill_stat(j->fd, j->stats, j->meta);
 }
 
 static napi_value done_stat(napi_env env, job *j) { return u64_array(env, j->stats, NSTAT); }
 
 static napi_value js_fstat(napi_env env, napi_callback_info info) {
-  ARGS(1);
+  ARGS(2);
   job *j = job_new("statx", do_fstat, done_stat);
-  if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_meta(env, argv[1], j)) return job_abort(env, j);
   return job_start(env, j);
 }
 
@@ -532,10 +603,10 @@ static void do_openat(job *j) {
 }
 
 static napi_value js_openat(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(6);
   job *j = job_new("openat", do_openat, done_fd);
   if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
-      !arg_i32(env, argv[2], &j->flags) || !arg_u32(env, argv[3], &j->mode))
+      !arg_i32(env, argv[2], &j->flags) || !arg_u32(env, argv[3], &j->mode) || !arg_cred(env, argv[4], argv[5], j))
     return job_abort(env, j);
   return job_start(env, j);
 }
@@ -629,28 +700,28 @@ static void do_linkat(job *j) {
 }
 
 static napi_value js_mkdirat(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(5);
   job *j = job_new("mkdirat", do_mkdirat, NULL);
   if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
-      !arg_u32(env, argv[2], &j->mode))
+      !arg_u32(env, argv[2], &j->mode) || !arg_cred(env, argv[3], argv[4], j))
     return job_abort(env, j);
   return job_start(env, j);
 }
 
 static napi_value js_mknodat(napi_env env, napi_callback_info info) {
-  ARGS(4);
+  ARGS(6);
   job *j = job_new("mknodat", do_mknodat, NULL);
   if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_component(env, argv[1], j, &j->name) ||
-      !arg_u32(env, argv[2], &j->mode) || !arg_b64(env, argv[3], &j->a))
+      !arg_u32(env, argv[2], &j->mode) || !arg_b64(env, argv[3], &j->a) || !arg_cred(env, argv[4], argv[5], j))
     return job_abort(env, j);
   return job_start(env, j);
 }
 
 static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(5);
   job *j = job_new("symlinkat", do_symlinkat, NULL);
   if (!j || !arg_name(env, argv[0], j, &j->name2) || !arg_i32(env, argv[1], &j->fd) ||
-      !arg_component(env, argv[2], j, &j->name))
+      !arg_component(env, argv[2], j, &j->name) || !arg_cred(env, argv[3], argv[4], j))
     return job_abort(env, j);
   return job_start(env, j);
 }
@@ -1013,6 +1084,7 @@ NAPI_MODULE_INIT() {
       C(S_IFLNK),     C(S_IFCHR),    C(S_IFBLK),    C(S_IFIFO),      C(S_IFSOCK),
       C(UTIME_NOW),   C(UTIME_OMIT), C(XATTR_CREATE), C(XATTR_REPLACE),
   };
+  server_ngroups = getgroups(sizeof server_groups / sizeof *server_groups, server_groups);
   napi_value fn, o;
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||

@@ -1,6 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { LocalBackend } from './backend/local/local-backend.js';
-import { PassthroughModel } from './backend/local/passthrough-model.js';
+import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
 import { Server } from './server/server.js';
 import { ServerStats } from './server/stats.js';
@@ -15,6 +15,8 @@ export interface ServeOptions {
   /** `tcp:HOST:PORT`, `unix:PATH` or `stdio`; default tcp:127.0.0.1:5640. */
   listen?: string;
   readonly?: boolean;
+  /** How guest ownership, modes and special files map onto the host; default passthrough. */
+  security?: SecurityOptions;
   limits?: Partial<Limits>;
   /** Called with one line per request and reply (the --debug trace). */
   trace?: (connection: number, line: string) => void;
@@ -36,8 +38,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   checkLimits(limits);
   const address = parseListenAddress(o.listen ?? DEFAULT_LISTEN);
   const log = o.log ?? pino({ level: 'warn' }, pino.destination(2));
-  const isRoot = process.getuid?.() === 0;
-  const backend = await LocalBackend.open({ root: o.root, model: new PassthroughModel(isRoot) });
+  const backend = await LocalBackend.open({ root: o.root, model: createSecurityModel(o.security ?? { model: 'passthrough' }) });
   const server = new Server({
     backend,
     policy: { readonly: o.readonly ?? false },
@@ -67,3 +68,4 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
 
 export { Server } from './server/server.js';
 export { defaultLimits, type Limits } from './server/limits.js';
+export type { SecurityOptions } from './backend/local/create-model.js';

@@ -2,11 +2,14 @@ import { mkdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
+import { DEFAULT_DMODE, DEFAULT_FMODE } from '../backend/local/create-model.js';
+import { securityModelNames, type SecurityModelName } from '../backend/local/security-model.js';
 import { raiseFdLimit } from '../backend/local/sys.js';
 import { startServer } from '../index.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
 import { defaultLimits } from '../server/limits.js';
 import { DEFAULT_LISTEN, formatListenAddress, isLoopback, parseListenAddress } from '../transport/listen-address.js';
+import { dropPrivileges, parseUserArg, type RunAs } from './drop-privileges.js';
 import { mountLines } from './mount-hint.js';
 
 function integer(min: number, max: number) {
@@ -16,6 +19,28 @@ function integer(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
     return n;
   };
+}
+
+function mode(v: string): number {
+  if (!/^0?[0-7]{1,4}$/.test(v)) throw new InvalidArgumentError(`"${v}" is not an octal mode such as 0600`);
+  return parseInt(v, 8);
+}
+
+/** QEMU's spellings: "mapped" is mapped-xattr. */
+function securityModel(v: string): SecurityModelName {
+  const name = v === 'mapped' ? 'mapped-xattr' : v;
+  if (!(securityModelNames as readonly string[]).includes(name)) {
+    throw new InvalidArgumentError(`"${v}" is not one of ${securityModelNames.join(', ')} (or mapped)`);
+  }
+  return name as SecurityModelName;
+}
+
+function userArg(v: string): RunAs {
+  try {
+    return parseUserArg(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 function listenArg(v: string): string {
@@ -35,6 +60,10 @@ interface ServeFlags {
   create?: boolean;
   maxFids: number;
   maxRequests: number;
+  securityModel: SecurityModelName;
+  fmode: number;
+  dmode: number;
+  user?: RunAs;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -61,6 +90,16 @@ export function registerServeCommand(program: Command): void {
         .default(defaultLimits.maxRequestsInFlight)
         .argParser(integer(1, 65535)),
     )
+    .addOption(
+      new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped) or none')
+        .default('passthrough' as SecurityModelName)
+        .argParser(securityModel),
+    )
+    .addOption(new Option('--fmode <mode>', 'host mode of files the mapped model creates').default(DEFAULT_FMODE, '0600').argParser(mode))
+    .addOption(new Option('--dmode <mode>', 'host mode of directories the mapped model creates').default(DEFAULT_DMODE, '0700').argParser(mode))
+    .addOption(
+      new Option('--user <user[:group]>', 'started as root: open the export and listen, then run as this user (name or number)').argParser(userArg),
+    )
     .option('--create', 'create the directory if it does not exist')
     .option('-d, --debug', 'trace every request and reply, one line each, on stderr')
     .action(async (path: string, flags: ServeFlags) => serve(path, flags));
@@ -81,14 +120,24 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
     root,
     listen: flags.listen,
     readonly: flags.readonly ?? false,
+    security: { model: flags.securityModel, fmode: flags.fmode, dmode: flags.dmode },
     limits: { maxMsize: flags.msize, maxFidsPerConnection: flags.maxFids, maxRequestsInFlight: flags.maxRequests },
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
     log,
   });
+  if (flags.user) {
+    try {
+      dropPrivileges(flags.user);
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+  }
   const a = running.address;
   // With stdio, stdout carries the protocol: everything for people goes to stderr.
   const say = (s: string) => (a.kind === 'stdio' ? process.stderr : process.stdout).write(`${s}\n`);
-  say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}) on ${formatListenAddress(a)}`);
+  const as = flags.user ? `, as uid ${process.getuid?.()}` : '';
+  say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}, ${flags.securityModel}${as}) on ${formatListenAddress(a)}`);
   if (a.kind === 'tcp' && !isLoopback(a.host)) say('virtfs: warning: listening beyond this machine; 9P has no authentication or encryption');
   if (fdLimit >= 0 && fdLimit < LOW_FD_LIMIT) {
     say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has looked up and still caches holds one, and past the limit the guest gets EMFILE`);

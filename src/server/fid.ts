@@ -1,4 +1,4 @@
-import type { Node, OpenFile } from '../backend/backend.js';
+import type { Credentials, Node, OpenFile } from '../backend/backend.js';
 import type { ByteBudget } from './byte-budget.js';
 
 /** A value being assembled by Txattrcreate + Twrite, set when the fid is clunked. */
@@ -24,8 +24,8 @@ export class Fid {
   constructor(
     readonly id: number,
     public node: Node,
-    /** The attaching user (n_uname): owner of what this fid creates. */
-    readonly uid: number,
+    /** Who attached, as built once by the attach (see identity.ts); every fid walked from it keeps them. */
+    readonly cred: Credentials,
   ) {}
 
   get isPlain(): boolean {

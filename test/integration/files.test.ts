@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { LinuxOpenFlag as O, SetattrValid as V, AT_REMOVEDIR, QidType } from '../../src/protocol/constants.js';
@@ -145,16 +145,34 @@ describe('open, create, read and write', () => {
     assert.equal(r.data.toString(), 'old');
   });
 
-  test('files are created as the attaching user', async () => {
+  test('objects are born owned by the attaching user, with the group the client chose', async () => {
+    mkdirSync(p('open-to-all'));
+    chmodSync(p('open-to-all'), 0o777);
     const u = await WireClient.attach(fx.port, 4321);
-    await u.rpc('Twalk', { fid: 0, newfid: 1, wnames: [] });
+    await u.walk(0, 1, 'open-to-all');
+    await u.walk(0, 2, 'open-to-all');
     await u.rpc('Tlcreate', { fid: 1, name: b('owned'), flags: O.RDWR, mode: 0o644, gid: 777 });
-    await u.rpc('Tmkdir', { dfid: 0, name: b('owned-dir'), mode: 0o755, gid: 778 });
+    await u.rpc('Tmkdir', { dfid: 2, name: b('owned-dir'), mode: 0o755, gid: 778 });
+    await u.rpc('Tsymlink', { fid: 2, name: b('owned-link'), target: b('owned'), gid: 779 });
+    await u.rpc('Tmknod', { dfid: 2, name: b('owned-fifo'), mode: 0o010600, major: 0, minor: 0, gid: 780 });
     u.close();
-    assert.equal(statSync(p('owned')).uid, 4321);
-    assert.equal(statSync(p('owned')).gid, 777);
-    assert.equal(statSync(p('owned-dir')).uid, 4321);
-    assert.equal(statSync(p('owned-dir')).gid, 778);
+    const owner = (n: string) => { const st = lstatSync(p(`open-to-all/${n}`)); return `${st.uid}:${st.gid}`; };
+    assert.equal(owner('owned'), '4321:777');
+    assert.equal(owner('owned-dir'), '4321:778');
+    assert.equal(owner('owned-link'), '4321:779');
+    assert.equal(owner('owned-fifo'), '4321:780');
+  });
+
+  test("the host's permission checks apply to the attaching user: no create where it may not write", async () => {
+    mkdirSync(p('roots-only'));
+    chmodSync(p('roots-only'), 0o755);
+    const u = await WireClient.attach(fx.port, 4321);
+    await u.walk(0, 1, 'roots-only');
+    await u.walk(0, 2, 'roots-only');
+    await rejectsWith(u.rpc('Tlcreate', { fid: 1, name: b('no'), flags: O.RDWR, mode: 0o644, gid: 4321 }), Errno.EACCES);
+    await rejectsWith(u.rpc('Tmkdir', { dfid: 2, name: b('no-dir'), mode: 0o755, gid: 4321 }), Errno.EACCES);
+    u.close();
+    assert.deepEqual(readdirSync(p('roots-only')), []);
   });
 
   test('writes and reads at offsets beyond 2^32 keep all 64 bits', async () => {

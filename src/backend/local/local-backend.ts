@@ -39,12 +39,12 @@ export class LocalBackend implements Backend {
     // Modes arrive from the client with its umask already applied; the server's own must not
     // strip more (process-wide, which is why a server process serves with umask 0).
     process.umask(0);
-    const [fd, stat] = await sys.openRoot(Buffer.from(options.root));
-    const dev = stat[S.dev]!;
-    const qids = new QidMapper(dev);
-    const root = new LocalNode(fd, dev, stat[S.ino]!, LocalNode.formatOf(Number(stat[S.mode])), qidOf(qids, stat));
+    const model = options.model;
+    const [fd, stat] = await sys.openRoot(Buffer.from(options.root), model.meta);
+    const qids = new QidMapper(stat[S.dev]!);
+    const root = makeNode(qids, model, fd, stat);
     const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
-    return new LocalBackend(root, rootPath, qids, options.model);
+    return new LocalBackend(root, rootPath, qids, model);
   }
 
   async close(): Promise<void> {
@@ -75,9 +75,9 @@ export class LocalBackend implements Backend {
         // Walk the run of ordinary names up to the next ".." in one thread-pool hop.
         let j = i;
         while (j < names.length && !isDotDot(names[j]!)) checkComponent(names[j++]!);
-        const run = await sys.walk(cur.fd, names.slice(i, j));
+        const run = await sys.walk(cur.fd, names.slice(i, j), this.model.meta);
         for (let k = 0; k < run.fds.length - 1; k++) sys.close(run.fds[k]!).catch(() => {});
-        for (const st of run.stats) qids.push(qidOf(this.qids, st));
+        for (const st of run.stats) qids.push(this.qidOf(st));
         if (run.fds.length > 0) {
           const last = run.fds.length - 1;
           cur.release();
@@ -97,7 +97,7 @@ export class LocalBackend implements Backend {
   private async parentOf(node: LocalNode): Promise<LocalNode> {
     if (this.isRoot(node)) return this.rootNode.retain();
     if (!node.isDirectory) throw new P9Error(Errno.ENOTDIR);
-    const [fd, st] = await sys.openPath(node.fd, DOTDOT);
+    const [fd, st] = await sys.openPath(node.fd, DOTDOT, this.model.meta);
     return this.nodeOf(fd, st);
   }
 
@@ -106,19 +106,24 @@ export class LocalBackend implements Backend {
   }
 
   private nodeOf(fd: number, st: RawStat): LocalNode {
-    return new LocalNode(fd, st[S.dev]!, st[S.ino]!, LocalNode.formatOf(Number(st[S.mode])), qidOf(this.qids, st));
+    return makeNode(this.qids, this.model, fd, st);
+  }
+
+  /** A qid from a stat taken with the model's metadata: its type is the guest's. */
+  private qidOf(st: RawStat): Qid {
+    return qidOf(this.qids, st, this.model.view(st).mode);
   }
 
   async getattr(node: Node, open: OpenFile | null): Promise<Attr> {
-    const st = await sys.fstat(open ? (open as LocalOpenFile).fd : local(node).fd);
-    const own = this.model.ownership(st);
+    const st = await sys.fstat(open ? (open as LocalOpenFile).fd : local(node).fd, this.model.meta);
+    const view = this.model.view(st);
     return {
-      qid: qidOf(this.qids, st),
-      mode: own.mode,
-      uid: own.uid,
-      gid: own.gid,
+      qid: qidOf(this.qids, st, view.mode),
+      mode: view.mode,
+      uid: view.uid,
+      gid: view.gid,
       nlink: st[S.nlink]!,
-      rdev: own.rdev,
+      rdev: view.rdev,
       size: st[S.size]!,
       blksize: st[S.blksize]!,
       blocks: st[S.blocks]!,
@@ -138,7 +143,7 @@ export class LocalBackend implements Backend {
   async setattr(node: Node, open: OpenFile | null, req: SetattrRequest): Promise<void> {
     const n = local(node);
     const v = req.valid;
-    if (v & SetattrValid.MODE) await this.model.chmod(n.fd, req.mode);
+    if (v & SetattrValid.MODE) await this.model.chmod(n.fd, req.mode & 0o7777, n.guestFormat);
     if (v & (SetattrValid.ATIME | SetattrValid.MTIME)) {
       const [aS, aN] = timeArg(v, SetattrValid.ATIME, SetattrValid.ATIME_SET, req.atimeSec, req.atimeNsec);
       const [mS, mN] = timeArg(v, SetattrValid.MTIME, SetattrValid.MTIME_SET, req.mtimeSec, req.mtimeNsec);
@@ -148,7 +153,7 @@ export class LocalBackend implements Backend {
       await this.model.chown(n.fd, v & SetattrValid.UID ? req.uid : -1, v & SetattrValid.GID ? req.gid : -1);
     } else if (v === SetattrValid.CTIME) {
       // A bare ctime update: chown to the same ids is the one call that only touches ctime.
-      await sys.fchown(n.fd, -1, -1);
+      await this.model.chown(n.fd, -1, -1);
     }
     if (v & SetattrValid.SIZE) {
       const o = open as LocalOpenFile | null;
@@ -165,8 +170,9 @@ export class LocalBackend implements Backend {
       return new LocalOpenFile(fd, n.retain(), false);
     }
     // Device nodes, fifos and sockets are never opened on the guest's behalf: a device would
-    // expose the host's hardware, a fifo would block a server thread (CVE-2023-2861).
-    if (!n.isRegular) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
+    // expose the host's hardware, a fifo would block a server thread (CVE-2023-2861). In the
+    // mapped models they are host files, and opening one still means nothing to the guest.
+    if (!n.isRegular || n.guestFormat !== sys.O.S_IFREG) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
     const fd = await reopenNoatime(n.fd, hostOpenFlags(flags));
     return new LocalOpenFile(fd, n.retain(), isWriteAccess(flags));
   }
@@ -176,12 +182,12 @@ export class LocalBackend implements Backend {
     checkNewName(name);
     let fd: number;
     try {
-      fd = await sys.openat(d.fd, name, hostOpenFlags(flags) | sys.O.O_CREAT | sys.O.O_EXCL, mode & 0o7777);
+      fd = await this.model.createFile(d.fd, name, hostOpenFlags(flags), mode, cred);
     } catch (err) {
       // O_CREAT without O_EXCL on a name that appeared meanwhile opens it, as open(2) would;
       // through the walk, so the existing object gets the same type checks as Tlopen.
       if (toErrno(err) !== Errno.EEXIST || flags & LinuxOpenFlag.EXCL) throw err;
-      const [pfd, st] = await sys.openPath(d.fd, name);
+      const [pfd, st] = await sys.openPath(d.fd, name, this.model.meta);
       const node = this.nodeOf(pfd, st);
       try {
         return await this.open(node, flags & ~LinuxOpenFlag.TRUNC);
@@ -190,9 +196,8 @@ export class LocalBackend implements Backend {
       }
     }
     try {
-      await this.model.ownNewObject(fd, cred);
       const pfd = await sys.reopen(fd, sys.O.O_PATH);
-      const node = this.nodeOf(pfd, await sys.fstat(pfd));
+      const node = this.nodeOf(pfd, await sys.fstat(pfd, this.model.meta));
       return new LocalOpenFile(fd, node, isWriteAccess(flags));
     } catch (err) {
       sys.closeSync(fd);
@@ -202,8 +207,8 @@ export class LocalBackend implements Backend {
 
   async mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid> {
     checkNewName(name);
-    await sys.mkdirat(local(dir).fd, name, mode & 0o7777);
-    return this.finishCreate(local(dir), name, cred);
+    await this.model.mkdir(local(dir).fd, name, mode, cred);
+    return this.qidByName(local(dir), name);
   }
 
   async mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid> {
@@ -211,26 +216,26 @@ export class LocalBackend implements Backend {
     const format = mode & S_IFMT;
     const allowed = [sys.O.S_IFREG, sys.O.S_IFIFO, sys.O.S_IFSOCK, sys.O.S_IFCHR, sys.O.S_IFBLK];
     if (!allowed.includes(format)) throw new P9Error(Errno.EINVAL, 'mknod of a directory or symlink');
-    await sys.mknodat(local(dir).fd, name, mode & (S_IFMT | 0o7777), makedev(major, minor));
-    return this.finishCreate(local(dir), name, cred);
+    await this.model.mknod(local(dir).fd, name, mode & (S_IFMT | 0o7777), makedev(major, minor), cred);
+    return this.qidByName(local(dir), name);
   }
 
   async symlink(dir: Node, name: Buffer, target: Buffer, cred: Credentials): Promise<Qid> {
     checkNewName(name);
     if (target.includes(0)) throw new P9Error(Errno.EINVAL, 'symlink target contains NUL');
-    await sys.symlinkat(target, local(dir).fd, name);
-    return this.finishCreate(local(dir), name, cred);
+    await this.model.symlink(local(dir).fd, name, target, cred);
+    return this.qidByName(local(dir), name);
   }
 
-  /** Own and identify a just-created object. A racing swap of the name yields at worst a symlink, never followed. */
-  private async finishCreate(dir: LocalNode, name: Buffer, cred: Credentials): Promise<Qid> {
-    const [fd] = await sys.openPath(dir.fd, name);
-    try {
-      await this.model.ownNewObject(fd, cred);
-      return qidOf(this.qids, await sys.fstat(fd));
-    } finally {
-      await sys.close(fd);
-    }
+  /**
+   * The qid of an object just created under `name`. The model made it whole (born owned, or its
+   * metadata written through its own descriptor), so this only identifies it: a racing swap of
+   * the name can at worst report another object's qid, never change anything.
+   */
+  private async qidByName(dir: LocalNode, name: Buffer): Promise<Qid> {
+    const [fd, st] = await sys.openPath(dir.fd, name, this.model.meta);
+    await sys.close(fd);
+    return this.qidOf(st);
   }
 
   async link(dir: Node, target: Node, name: Buffer): Promise<void> {
@@ -242,8 +247,8 @@ export class LocalBackend implements Backend {
 
   readlink(node: Node): Promise<Buffer> {
     const n = local(node);
-    if (n.format !== sys.O.S_IFLNK) return Promise.reject(new P9Error(Errno.EINVAL, 'not a symlink'));
-    return sys.readlink(n.fd);
+    if (n.guestFormat !== sys.O.S_IFLNK) return Promise.reject(new P9Error(Errno.EINVAL, 'not a symlink'));
+    return this.model.readlink(n.fd, n.format);
   }
 
   async renameat(oldDir: Node, oldName: Buffer, newDir: Node, newName: Buffer): Promise<void> {
@@ -349,8 +354,9 @@ export class LocalBackend implements Backend {
       const n = await sys.getdents(f.fd, cookie, buf.subarray(0, size));
       if (n === 0) return;
       let full = false;
-      sys.parseDirents(buf, n, (ino, off, type, name) => {
+      sys.parseDirents(buf, n, (ino, off, hostType, name) => {
         const path = atRoot && isDotDot(name) ? this.rootNode.qid.path : this.qids.path(dir.dev, ino);
+        const type = this.model.direntType(hostType);
         const qid: Qid = { type: direntQidType(type), version: 0, path };
         if (!add(qid, off, type, name)) {
           full = true;
@@ -396,27 +402,24 @@ export class LocalBackend implements Backend {
   }
 
   async xattrGet(node: Node, name: Buffer): Promise<Buffer> {
-    this.model.checkXattrName(name);
-    const v = await sys.getxattr(local(node).fd, name);
+    const v = await this.model.xattrGet(local(node).fd, name);
     if (v.length > XATTR_SIZE_MAX) throw new P9Error(Errno.E2BIG);
     return v;
   }
 
   async xattrList(node: Node): Promise<Buffer> {
-    const list = this.model.filterXattrList(await sys.listxattr(local(node).fd));
+    const list = await this.model.xattrList(local(node).fd);
     if (list.length > XATTR_SIZE_MAX) throw new P9Error(Errno.E2BIG);
     return list;
   }
 
   async xattrSet(node: Node, name: Buffer, value: Buffer, flags: number): Promise<void> {
-    this.model.checkXattrName(name);
     if (flags & ~(XattrFlag.CREATE | XattrFlag.REPLACE)) throw new P9Error(Errno.EINVAL, 'xattr flags');
-    await sys.setxattr(local(node).fd, name, value, flags);
+    await this.model.xattrSet(local(node).fd, name, value, flags);
   }
 
   async xattrRemove(node: Node, name: Buffer): Promise<void> {
-    this.model.checkXattrName(name);
-    await sys.removexattr(local(node).fd, name);
+    await this.model.xattrRemove(local(node).fd, name);
   }
 }
 
@@ -443,8 +446,15 @@ function splitPath(p: Buffer): Buffer[] {
   return out;
 }
 
-function qidOf(qids: QidMapper, st: RawStat): Qid {
-  return qids.qid(st[S.dev]!, st[S.ino]!, Number(st[S.mode]), st[S.mtimeSec]!, st[S.mtimeNsec]!, st[S.size]!);
+/** `mode` gives the qid's type: the guest's, from the security model. */
+function qidOf(qids: QidMapper, st: RawStat, mode: number): Qid {
+  return qids.qid(st[S.dev]!, st[S.ino]!, mode, st[S.mtimeSec]!, st[S.mtimeNsec]!, st[S.size]!);
+}
+
+function makeNode(qids: QidMapper, model: SecurityModel, fd: number, st: RawStat): LocalNode {
+  const mode = model.view(st).mode;
+  const format = LocalNode.formatOf(Number(st[S.mode]));
+  return new LocalNode(fd, st[S.dev]!, st[S.ino]!, format, LocalNode.formatOf(mode), qidOf(qids, st, mode));
 }
 
 function direntQidType(type: number): number {

@@ -14,8 +14,10 @@ export class LocalNode extends Refcounted implements Node {
     readonly fd: number,
     readonly dev: bigint,
     readonly ino: bigint,
-    /** File type bits (S_IFMT) — fixed for an inode's life. */
+    /** File type bits (S_IFMT) on the host — fixed for an inode's life. */
     readonly format: number,
+    /** File type bits as the guest sees it (the security model's view: a mapped symlink is a host file). */
+    readonly guestFormat: number,
     readonly qid: Qid,
   ) {
     super();

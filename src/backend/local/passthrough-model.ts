@@ -1,41 +1,85 @@
 import type { Credentials } from '../backend.js';
-import type { Ownership, SecurityModel } from './security-model.js';
-import { fchmod, fchown, StatIndex, type RawStat } from './sys.js';
+import { Errno, toErrno } from '../../protocol/errno.js';
+import type { GuestView, SecurityModel, SecurityModelName } from './security-model.js';
+import * as sys from './sys.js';
+import { StatIndex as S, type RawStat } from './sys.js';
 
 /**
- * Host metadata is the guest's metadata. New objects belong to the attaching user when the
- * server can make them so (it runs as root); otherwise they belong to the server's user, as any
- * file an unprivileged process creates does.
+ * Host metadata is the guest's metadata. Objects are born owned by the guest's user: the
+ * creating system call runs with that user's fsuid and fsgid, so the host's own permission
+ * checks apply to the guest's user as well, and no later chown can land on another object.
+ * A server that may not switch users (not root) creates everything as itself.
  */
 export class PassthroughModel implements SecurityModel {
-  readonly name = 'passthrough';
+  readonly name: SecurityModelName = 'passthrough';
+  readonly meta = undefined;
 
-  constructor(private readonly canChown: boolean) {}
+  view(st: RawStat): GuestView {
+    return { mode: Number(st[S.mode]), uid: Number(st[S.uid]), gid: Number(st[S.gid]), rdev: st[S.rdev]! };
+  }
 
-  async ownNewObject(fd: number, cred: Credentials): Promise<void> {
-    if (this.canChown) await fchown(fd, cred.uid, cred.gid);
+  createFile(dirFd: number, name: Buffer, hostFlags: number, mode: number, cred: Credentials): Promise<number> {
+    return sys.openat(dirFd, name, hostFlags | sys.O.O_CREAT | sys.O.O_EXCL, mode & 0o7777, cred.uid, cred.gid);
+  }
+
+  mkdir(dirFd: number, name: Buffer, mode: number, cred: Credentials): Promise<void> {
+    return sys.mkdirat(dirFd, name, mode & 0o7777, cred.uid, cred.gid);
+  }
+
+  mknod(dirFd: number, name: Buffer, mode: number, rdev: bigint, cred: Credentials): Promise<void> {
+    return sys.mknodat(dirFd, name, mode, rdev, cred.uid, cred.gid);
+  }
+
+  symlink(dirFd: number, name: Buffer, target: Buffer, cred: Credentials): Promise<void> {
+    return sys.symlinkat(target, dirFd, name, cred.uid, cred.gid);
+  }
+
+  readlink(fd: number): Promise<Buffer> {
+    return sys.readlink(fd);
   }
 
   chmod(fd: number, mode: number): Promise<void> {
-    return fchmod(fd, mode & 0o7777);
+    return sys.fchmod(fd, mode & 0o7777);
   }
 
   chown(fd: number, uid: number, gid: number): Promise<void> {
-    return fchown(fd, uid, gid);
+    return sys.fchown(fd, uid, gid);
   }
 
-  ownership(stat: RawStat): Ownership {
-    return {
-      mode: Number(stat[StatIndex.mode]),
-      uid: Number(stat[StatIndex.uid]),
-      gid: Number(stat[StatIndex.gid]),
-      rdev: stat[StatIndex.rdev]!,
-    };
+  xattrGet(fd: number, name: Buffer): Promise<Buffer> {
+    return sys.getxattr(fd, name);
   }
 
-  checkXattrName(): void {}
+  xattrList(fd: number): Promise<Buffer> {
+    return sys.listxattr(fd);
+  }
 
-  filterXattrList(list: Buffer): Buffer {
-    return list;
+  xattrSet(fd: number, name: Buffer, value: Buffer, flags: number): Promise<void> {
+    return sys.setxattr(fd, name, value, flags);
+  }
+
+  xattrRemove(fd: number, name: Buffer): Promise<void> {
+    return sys.removexattr(fd, name);
+  }
+
+  direntType(hostType: number): number {
+    return hostType;
+  }
+}
+
+/**
+ * QEMU's "none": passthrough for a server that may not be able to give objects away. A chown
+ * the host refuses (EPERM) is ignored rather than failed, so guests whose tools chown (tar,
+ * package managers) run against an unprivileged server.
+ */
+export class NoneModel extends PassthroughModel {
+  override readonly name: SecurityModelName = 'none';
+
+  override async chown(fd: number, uid: number, gid: number): Promise<void> {
+    try {
+      await super.chown(fd, uid, gid);
+    } catch (err) {
+      if (toErrno(err) !== Errno.EPERM) throw err;
+    }
   }
 }

@@ -37,7 +37,23 @@ export const StatIndex = {
   ctimeNsec: 15,
   btimeSec: 16,
   btimeNsec: 17,
+  /** Mapped models' metadata read with the stat (see {@link MetaPrefix}): bits 0..3 = uid, gid, mode, rdev found. */
+  metaFound: 18,
+  metaUid: 19,
+  metaGid: 20,
+  metaMode: 21,
+  metaRdev: 22,
 } as const;
+
+/**
+ * An xattr prefix such as `user.virtfs.`: calls that stat also read PREFIX{uid,gid,mode,rdev}
+ * (QEMU's format: u32 LE, u64 LE for rdev) into the stat vector, in the same thread-pool hop.
+ * Host symlinks are never read through.
+ */
+export type MetaPrefix = Uint8Array | undefined;
+
+/** Bits of StatIndex.metaFound. */
+export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n } as const;
 
 /** Indexes into the fstatfs() result. fsid is val[0] | val[1] << 32. */
 export const StatfsIndex = {
@@ -90,20 +106,20 @@ type HostConstants = Record<
 
 interface Native {
   constants: HostConstants;
-  openPath(dirfd: number, name: Uint8Array): Promise<[number, RawStat]>;
-  walk(dirfd: number, names: Uint8Array[]): Promise<WalkResult>;
-  openRoot(path: Uint8Array): Promise<[number, RawStat]>;
-  fstat(fd: number): Promise<RawStat>;
+  openPath(dirfd: number, name: Uint8Array, meta?: MetaPrefix): Promise<[number, RawStat]>;
+  walk(dirfd: number, names: Uint8Array[], meta?: MetaPrefix): Promise<WalkResult>;
+  openRoot(path: Uint8Array, meta?: MetaPrefix): Promise<[number, RawStat]>;
+  fstat(fd: number, meta?: MetaPrefix): Promise<RawStat>;
   reopen(fd: number, flags: number): Promise<number>;
-  openat(dirfd: number, name: Uint8Array, flags: number, mode: number): Promise<number>;
+  openat(dirfd: number, name: Uint8Array, flags: number, mode: number, uid?: number, gid?: number): Promise<number>;
   close(fd: number): Promise<void>;
   closeSync(fd: number): void;
   pread(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
   pwrite(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
   getdents(fd: number, cookie: bigint, buf: Uint8Array): Promise<number>;
-  mkdirat(dirfd: number, name: Uint8Array, mode: number): Promise<void>;
-  mknodat(dirfd: number, name: Uint8Array, mode: number, dev: bigint): Promise<void>;
-  symlinkat(target: Uint8Array, dirfd: number, name: Uint8Array): Promise<void>;
+  mkdirat(dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number): Promise<void>;
+  mknodat(dirfd: number, name: Uint8Array, mode: number, dev: bigint, uid?: number, gid?: number): Promise<void>;
+  symlinkat(target: Uint8Array, dirfd: number, name: Uint8Array, uid?: number, gid?: number): Promise<void>;
   readlink(fd: number): Promise<Buffer>;
   linkat(fd: number, newdirfd: number, newname: Uint8Array): Promise<void>;
   renameat(olddirfd: number, oldname: Uint8Array, newdirfd: number, newname: Uint8Array, flags: number): Promise<void>;
@@ -140,7 +156,7 @@ export const UTIME_OMIT: bigint = BigInt(utimeOmit);
 export const LockType = { RDLCK: 0, WRLCK: 1, UNLCK: 2 } as const;
 
 /** openat(dirfd, name, O_PATH|O_NOFOLLOW) + statx: the walk primitive. A symlink yields an fd to the link itself. */
-export const openPath: (dirfd: number, name: Uint8Array) => Promise<[fd: number, stat: RawStat]> = native.openPath;
+export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaPrefix) => Promise<[fd: number, stat: RawStat]> = native.openPath;
 
 /**
  * Successive openPath calls, each relative to the previous fd, in one thread-pool hop.
@@ -149,18 +165,24 @@ export const openPath: (dirfd: number, name: Uint8Array) => Promise<[fd: number,
  * enforces the root boundary. Rejects (EINVAL/ENAMETOOLONG) before walking if any
  * name is invalid.
  */
-export const walk: (dirfd: number, names: Uint8Array[]) => Promise<WalkResult> = native.walk;
+export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaPrefix) => Promise<WalkResult> = native.walk;
 
 /** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
-export const openRoot: (path: Uint8Array) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
+export const openRoot: (path: Uint8Array, meta?: MetaPrefix) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
 
-export const fstat: (fd: number) => Promise<RawStat> = native.fstat;
+export const fstat: (fd: number, meta?: MetaPrefix) => Promise<RawStat> = native.fstat;
 
 /** Open the object behind an (O_PATH) fd via /proc/self/fd/N; O_NOFOLLOW, O_CREAT and O_EXCL are stripped. */
 export const reopen: (fd: number, flags: number) => Promise<number> = native.reopen;
 
-/** openat with O_NOFOLLOW forced. */
-export const openat: (dirfd: number, name: Uint8Array, flags: number, mode: number) => Promise<number> = native.openat;
+/**
+ * openat with O_NOFOLLOW forced. Given uid and gid, the creating calls (openat, mkdirat,
+ * mknodat, symlinkat) run as that user (fsuid, fsgid and groups of the worker thread), so the
+ * object is born owned by it and the host checks that user's permissions; a server that may not
+ * switch users creates as itself.
+ */
+export const openat: (dirfd: number, name: Uint8Array, flags: number, mode: number, uid?: number, gid?: number) => Promise<number> =
+  native.openat;
 
 export const close: (fd: number) => Promise<void> = native.close;
 /** Synchronous close for teardown paths; throws a SysError on failure. */
@@ -180,9 +202,11 @@ export const pwrite: (fd: number, buf: Uint8Array, bufOffset: number, length: nu
  */
 export const getdents: (fd: number, cookie: bigint, buf: Uint8Array) => Promise<number> = native.getdents;
 
-export const mkdirat: (dirfd: number, name: Uint8Array, mode: number) => Promise<void> = native.mkdirat;
-export const mknodat: (dirfd: number, name: Uint8Array, mode: number, dev: bigint) => Promise<void> = native.mknodat;
-export const symlinkat: (target: Uint8Array, dirfd: number, name: Uint8Array) => Promise<void> = native.symlinkat;
+export const mkdirat: (dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number) => Promise<void> = native.mkdirat;
+export const mknodat: (dirfd: number, name: Uint8Array, mode: number, dev: bigint, uid?: number, gid?: number) => Promise<void> =
+  native.mknodat;
+export const symlinkat: (target: Uint8Array, dirfd: number, name: Uint8Array, uid?: number, gid?: number) => Promise<void> =
+  native.symlinkat;
 /** Target of the symlink an O_PATH fd refers to. */
 export const readlink: (fd: number) => Promise<Buffer> = native.readlink;
 /** Hard-link the object behind fd as newdirfd/newname (via the proc magic link, no privilege needed). */

@@ -1,16 +1,17 @@
-import { NOFID, NONUNAME } from '../../protocol/constants.js';
+import { NOFID } from '../../protocol/constants.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import type { Message } from '../../protocol/messages.js';
 import { Fid } from '../fid.js';
+import { attachCredentials } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
 
 export async function attach(ctx: RequestContext, m: Message<'Tattach'>): Promise<Reply> {
   if (m.afid !== NOFID) throw new P9Error(Errno.EINVAL, 'authentication is not supported: afid must be NOFID');
   ctx.session.fids.checkNew(m.fid);
-  const uid = m.nUname !== NONUNAME ? m.nUname : ctx.session.server.uidOf(m.uname);
-  const root = await ctx.session.server.backend.attach({ uid, gid: uid }, m.aname);
-  ctx.session.addFid(new Fid(m.fid, root, uid));
+  const cred = attachCredentials(ctx.session.server, m);
+  const root = await ctx.session.server.backend.attach(cred, m.aname);
+  ctx.session.addFid(new Fid(m.fid, root, cred));
   return reply('Rattach', { qid: root.qid });
 }
 

@@ -15,7 +15,7 @@ export async function walk(ctx: RequestContext, m: Message<'Twalk'>): Promise<Re
   if (!inPlace) ctx.session.fids.checkNew(m.newfid);
   const from = ctx.node(fid);
   if (m.wnames.length === 0) {
-    if (!inPlace) ctx.session.addFid(new Fid(m.newfid, from.retain(), fid.uid));
+    if (!inPlace) ctx.session.addFid(new Fid(m.newfid, from.retain(), fid.cred));
     return reply('Rwalk', { qids: [] });
   }
   const r = await ctx.session.server.backend.walk(from, m.wnames);
@@ -34,7 +34,7 @@ export async function walk(ctx: RequestContext, m: Message<'Twalk'>): Promise<Re
       throw new P9Error(Errno.EBADF, 'fid changed during walk');
     }
   } else {
-    ctx.session.addFid(new Fid(m.newfid, r.node, fid.uid));
+    ctx.session.addFid(new Fid(m.newfid, r.node, fid.cred));
   }
   return reply('Rwalk', { qids: r.qids });
 }

@@ -12,7 +12,7 @@ export async function xattrwalk(ctx: RequestContext, m: Message<'Txattrwalk'>): 
   const node = ctx.node(fid);
   const backend = ctx.session.server.backend;
   const value = m.name.length === 0 ? await backend.xattrList(node) : await backend.xattrGet(node, m.name);
-  const x = new Fid(m.newfid, node.retain(), fid.uid);
+  const x = new Fid(m.newfid, node.retain(), fid.cred);
   try {
     x.holdXattrBytes(ctx.session.xattrBudget, value.length);
   } catch (err) {

@@ -1,0 +1,190 @@
+import type { Credentials } from '../backend.js';
+import { Errno, P9Error } from '../../protocol/errno.js';
+import { guestXattrList, hostXattrName, MAPPED_PREFIX } from './mapped-xattr-names.js';
+import { isUnchangedId, type GuestView, type SecurityModel, type SecurityModelName } from './security-model.js';
+import * as sys from './sys.js';
+import { MetaFound, StatIndex as S, type RawStat } from './sys.js';
+
+const S_IFMT = 0o170000;
+const PATH_MAX = 4096;
+
+/** Guest types a host regular file may stand for: the mapped models make every non-directory a regular file. */
+const TYPES_ON_REGULAR = new Set([sys.O.S_IFREG, sys.O.S_IFLNK, sys.O.S_IFCHR, sys.O.S_IFBLK, sys.O.S_IFIFO, sys.O.S_IFSOCK]);
+
+const DT_REG = 8;
+const DT_UNKNOWN = 0;
+
+const name = (field: string) => Buffer.concat([MAPPED_PREFIX, Buffer.from(field)]);
+const UID = name('uid');
+const GID = name('gid');
+const MODE = name('mode');
+const RDEV = name('rdev');
+
+export interface MappedOptions {
+  /** Host permission bits of every file the model creates (QEMU's fmode, default 0600). */
+  fmode: number;
+  /** Host permission bits of every directory it creates (QEMU's dmode, default 0700). */
+  dmode: number;
+}
+
+/**
+ * QEMU's mapped-xattr model, on QEMU's on-disk format, for a server running as an ordinary user.
+ * Host objects belong to the server with fmode/dmode; the guest's uid, gid, mode (with type) and
+ * rdev live in user.virtfs.{uid,gid,mode,rdev} (u32 LE, rdev u64 LE). Devices, fifos, sockets and
+ * symlinks are regular host files (a symlink holds its target), so nothing the guest makes is
+ * privileged or special on the host. Where metadata is missing the host's stat shows through.
+ */
+export class MappedXattrModel implements SecurityModel {
+  readonly name: SecurityModelName = 'mapped-xattr';
+  readonly meta = MAPPED_PREFIX;
+
+  constructor(private readonly options: MappedOptions) {}
+
+  view(st: RawStat): GuestView {
+    const found = st[S.metaFound]!;
+    const hostMode = Number(st[S.mode]);
+    let mode = hostMode;
+    if (found & MetaFound.mode) {
+      const meta = Number(st[S.metaMode]);
+      // The type comes from the metadata only where the host object can stand for it: a host
+      // directory is a directory whatever its metadata says.
+      const hostType = hostMode & S_IFMT;
+      const type = hostType === sys.O.S_IFREG && TYPES_ON_REGULAR.has(meta & S_IFMT) ? meta & S_IFMT : hostType;
+      mode = type | (meta & 0o7777);
+    }
+    return {
+      mode,
+      uid: Number(found & MetaFound.uid ? st[S.metaUid] : st[S.uid]),
+      gid: Number(found & MetaFound.gid ? st[S.metaGid] : st[S.gid]),
+      rdev: found & MetaFound.rdev ? st[S.metaRdev]! : st[S.rdev]!,
+    };
+  }
+
+  async createFile(dirFd: number, name: Buffer, hostFlags: number, mode: number, cred: Credentials): Promise<number> {
+    const fd = await sys.openat(dirFd, name, hostFlags | sys.O.O_CREAT | sys.O.O_EXCL, this.options.fmode);
+    try {
+      await setMeta(fd, cred, sys.O.S_IFREG | (mode & 0o7777), null);
+      return fd;
+    } catch (err) {
+      await discard(dirFd, name, fd, 0);
+      throw err;
+    }
+  }
+
+  async mkdir(dirFd: number, name: Buffer, mode: number, cred: Credentials): Promise<void> {
+    await sys.mkdirat(dirFd, name, this.options.dmode);
+    // No mkdir returns a descriptor: open what was just made and check it is still a directory.
+    let fd = -1;
+    try {
+      const [pfd, st] = await sys.openPath(dirFd, name);
+      fd = pfd;
+      if ((Number(st[S.mode]) & S_IFMT) !== sys.O.S_IFDIR) throw new P9Error(Errno.EAGAIN, 'directory replaced while being made');
+      await setMeta(fd, cred, sys.O.S_IFDIR | (mode & 0o7777), null);
+    } catch (err) {
+      await discard(dirFd, name, fd, sys.O.AT_REMOVEDIR);
+      throw err;
+    } finally {
+      if (fd >= 0) await sys.close(fd);
+    }
+  }
+
+  /** Every special file is a regular host file, made with O_EXCL so its metadata lands on it and nothing else. */
+  async mknod(dirFd: number, name: Buffer, mode: number, rdev: bigint, cred: Credentials): Promise<void> {
+    const fd = await sys.openat(dirFd, name, sys.O.O_RDONLY | sys.O.O_CREAT | sys.O.O_EXCL, this.options.fmode);
+    try {
+      const type = mode & S_IFMT;
+      await setMeta(fd, cred, type | (mode & 0o7777), type === sys.O.S_IFCHR || type === sys.O.S_IFBLK ? rdev : null);
+    } catch (err) {
+      await discard(dirFd, name, -1, 0);
+      throw err;
+    } finally {
+      await sys.close(fd);
+    }
+  }
+
+  /** A regular host file holding the target, as QEMU makes it; mode 0777 like every Linux symlink. */
+  async symlink(dirFd: number, name: Buffer, target: Buffer, cred: Credentials): Promise<void> {
+    if (target.length >= PATH_MAX) throw new P9Error(Errno.ENAMETOOLONG);
+    const fd = await sys.openat(dirFd, name, sys.O.O_WRONLY | sys.O.O_CREAT | sys.O.O_EXCL, this.options.fmode);
+    try {
+      if ((await sys.pwrite(fd, target, 0, target.length, 0n)) !== target.length) throw new P9Error(Errno.EIO, 'short write of a symlink target');
+      await setMeta(fd, cred, sys.O.S_IFLNK | 0o777, null);
+    } catch (err) {
+      await discard(dirFd, name, -1, 0);
+      throw err;
+    } finally {
+      await sys.close(fd);
+    }
+  }
+
+  /** A mapped symlink's target is its content; a host symlink (made outside the model) reads as one. */
+  async readlink(fd: number, hostFormat: number): Promise<Buffer> {
+    if (hostFormat === sys.O.S_IFLNK) return sys.readlink(fd);
+    const rfd = await sys.reopen(fd, sys.O.O_RDONLY);
+    try {
+      const buf = Buffer.allocUnsafe(PATH_MAX);
+      const n = await sys.pread(rfd, buf, 0, PATH_MAX, 0n);
+      return buf.subarray(0, n);
+    } finally {
+      await sys.close(rfd);
+    }
+  }
+
+  chmod(fd: number, mode: number, guestFormat: number): Promise<void> {
+    return sys.setxattr(fd, MODE, u32((guestFormat & S_IFMT) | (mode & 0o7777)), 0);
+  }
+
+  async chown(fd: number, uid: number, gid: number): Promise<void> {
+    if (isUnchangedId(uid) && isUnchangedId(gid)) return sys.fchown(fd, -1, -1);
+    if (!isUnchangedId(uid)) await sys.setxattr(fd, UID, u32(uid), 0);
+    if (!isUnchangedId(gid)) await sys.setxattr(fd, GID, u32(gid), 0);
+  }
+
+  xattrGet(fd: number, name: Buffer): Promise<Buffer> {
+    return sys.getxattr(fd, hostXattrName(name, 'get'));
+  }
+
+  async xattrList(fd: number): Promise<Buffer> {
+    return guestXattrList(await sys.listxattr(fd));
+  }
+
+  xattrSet(fd: number, name: Buffer, value: Buffer, flags: number): Promise<void> {
+    return sys.setxattr(fd, hostXattrName(name, 'set'), value, flags);
+  }
+
+  xattrRemove(fd: number, name: Buffer): Promise<void> {
+    return sys.removexattr(fd, hostXattrName(name, 'set'));
+  }
+
+  /** A host regular file may be any guest type but a directory; the guest's stat tells which. */
+  direntType(hostType: number): number {
+    return hostType === DT_REG ? DT_UNKNOWN : hostType;
+  }
+}
+
+function u32(v: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}
+
+function u64(v: bigint): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeBigUInt64LE(BigInt.asUintN(64, v));
+  return b;
+}
+
+/** The guest's view of a new object, written as QEMU writes it (rdev only for devices). */
+async function setMeta(fd: number, cred: Credentials, mode: number, rdev: bigint | null): Promise<void> {
+  const sets = [sys.setxattr(fd, UID, u32(cred.uid), 0), sys.setxattr(fd, GID, u32(cred.gid), 0), sys.setxattr(fd, MODE, u32(mode), 0)];
+  if (rdev !== null) sets.push(sys.setxattr(fd, RDEV, u64(rdev), 0));
+  const results = await Promise.allSettled(sets);
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/** Undo a create whose metadata could not be written (e.g. a host filesystem without user xattrs). */
+async function discard(dirFd: number, name: Buffer, fd: number, flags: number): Promise<void> {
+  if (fd >= 0 && flags === 0) await sys.close(fd).catch(() => {});
+  await sys.unlinkat(dirFd, name, flags).catch(() => {});
+}
