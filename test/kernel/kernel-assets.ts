@@ -11,8 +11,8 @@ import { MODULES } from './module-list.js';
 // (VIRTFS_CACHE, default ~/.cache/virtfs), never committed.
 
 
-/** Host programs copied into the guest with their shared libraries (busybox has no xattr tools). */
-const GUEST_PROGRAMS = ['/usr/bin/getfattr', '/usr/bin/setfattr'];
+/** Host programs copied into the guest with their shared libraries (busybox has no xattr or ACL tools). */
+const GUEST_PROGRAMS = ['/usr/bin/getfattr', '/usr/bin/setfattr', '/usr/bin/getfacl', '/usr/bin/setfacl'];
 
 /** Small C programs of our own (test/kernel/guest-tools/NAME.c), built static into the guest's /bin. */
 const GUEST_TOOLS = ['mmap-write'];
@@ -109,7 +109,7 @@ export function packCpio(root: string, out: string): void {
 
 /** busybox, the modules, the xattr tools and /init: built once per kernel and init script. */
 function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
-  const hash = createHash('sha256').update(GUEST_INIT).update(MODULES.join(',')).update(pkg);
+  const hash = createHash('sha256').update(GUEST_INIT).update(MODULES.join(',')).update(GUEST_PROGRAMS.join(',')).update(pkg);
   for (const t of GUEST_TOOLS) hash.update(toolSource(t));
   const key = hash.digest('hex').slice(0, 16);
   const out = join(cacheDir(), `initramfs-${key}.cpio.gz`);
@@ -126,7 +126,7 @@ function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
     }
     for (const m of MODULES) copyFileSync(join(kernelDir, 'modules', `${m}.ko`), join(root, 'lib', 'modules', `${m}.ko`));
     for (const prog of GUEST_PROGRAMS) {
-      if (!existsSync(prog)) throw new Error(`${prog} is missing (apt-get install attr)`);
+      if (!existsSync(prog)) throw new Error(`${prog} is missing (apt-get install attr acl)`);
       copyWithLibraries(prog, root);
     }
     for (const t of GUEST_TOOLS) {

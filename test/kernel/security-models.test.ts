@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { runGuest, type GuestResult } from './qemu-guest.js';
+import { startVirtfs } from './virtfs-process.js';
+
+// One of everything a root filesystem holds, made by guest root through each security model:
+// the guest must see the same thing whatever the model, and the host what the model promises.
+const script = readFileSync(new URL('../../../test/kernel/models.sh', import.meta.url), 'utf8');
+const checks = [...script.matchAll(/^\s*(?:check|expect_eq)\s+(\S+)/gm)].map((m) => m[1]!);
+const NOBODY = 65534;
+
+interface Run {
+  dir: string;
+  result: GuestResult;
+  serverLog: string;
+}
+
+/** Boot a guest on `args` over a fresh export (owned by nobody when the server runs as nobody). */
+async function runModel(args: string[], asNobody: boolean): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'virtfs-models-'));
+  if (asNobody) chownSync(dir, NOBODY, NOBODY);
+  const server = await startVirtfs(dir, asNobody ? [...args, '--user', 'nobody'] : args);
+  try {
+    const result = await runGuest({ port: server.port, script, mountOptions: ',posixacl', timeoutMs: 8 * 60_000 });
+    return { dir, result, serverLog: '' };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** A host xattr's raw value, or null if the object has none by that name. */
+function hostXattr(path: string, name: string): Buffer | null {
+  try {
+    return execFileSync('getfattr', ['-h', '--only-values', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
+}
+
+const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+const u64 = (v: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b; };
+
+function allUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    out.push(p);
+    if (e.isDirectory()) out.push(...allUnder(p));
+  }
+  return out;
+}
+
+function assertGuestRan(r: Run, skip: readonly string[] = []): void {
+  const tail = r.result.console.split('\n').slice(-30).join('\n');
+  assert.equal(r.result.mounted, true, `mount failed:\n${tail}`);
+  assert.equal(r.result.finished, true, `workload did not finish:\n${tail}`);
+  for (const name of checks.filter((c) => !skip.includes(c))) {
+    const c = r.result.checks.get(name);
+    assert.ok(c, `check ${name} never reported`);
+    assert.equal(c.ok, true, `${name}: ${c.detail}`);
+  }
+}
+
+/** The guest's view of everything it made, keyed by value name. */
+function guestView(r: Run): Map<string, string> {
+  return new Map([...r.result.values].filter(([k]) => k !== 'set-server-meta'));
+}
+
+describe('security models through the kernel client', { timeout: 30 * 60_000 }, () => {
+  let passthrough: Run;
+  let mapped: Run;
+  let none: Run;
+
+  before(async () => {
+    passthrough = await runModel([], false);
+    mapped = await runModel(['--security-model', 'mapped-xattr'], true);
+    none = await runModel(['--security-model', 'none'], true);
+  });
+
+  after(() => {
+    for (const r of [passthrough, mapped, none]) if (r) rmSync(r.dir, { recursive: true, force: true });
+  });
+
+  describe('passthrough (server as root)', () => {
+    test('every guest check passes', () => assertGuestRan(passthrough));
+
+    test('the host holds the real owners, modes, types and devices', () => {
+      const m = (n: string) => lstatSync(join(passthrough.dir, 'm', n));
+      assert.deepEqual([m('file').uid, m('file').gid, m('file').mode], [1001, 1002, 0o104775]);
+      assert.deepEqual([m('dir').uid, m('dir').gid, m('dir').mode], [1003, 1004, 0o043775]);
+      assert.equal(m('link').isSymbolicLink(), true);
+      assert.deepEqual([m('link').uid, m('link').gid], [1005, 1006]);
+      assert.equal(m('fifo').isFIFO(), true);
+      assert.equal(m('cdev').isCharacterDevice(), true);
+      assert.equal(m('cdev').rdev, 0x103);
+      assert.equal(m('bdev').isBlockDevice(), true);
+    });
+
+    test('ACLs and trusted.* attributes are the host’s own', () => {
+      assert.ok(hostXattr(join(passthrough.dir, 'm', 'file'), 'system.posix_acl_access'));
+      assert.equal(hostXattr(join(passthrough.dir, 'm', 'dir'), 'trusted.overlay.opaque')?.toString(), 'y');
+    });
+  });
+
+  describe('mapped-xattr (server as nobody)', () => {
+    test('every guest check passes', () => assertGuestRan(mapped));
+
+    test('the guest sees exactly what it sees through passthrough', () => {
+      assert.deepEqual(Object.fromEntries(guestView(mapped)), Object.fromEntries(guestView(passthrough)));
+    });
+
+    test('the host holds nothing privileged: every object is the server user’s plain file or directory, 0600/0700', () => {
+      const objects = allUnder(mapped.dir);
+      assert.ok(objects.length > 20, `only ${objects.length} objects`);
+      for (const p of objects) {
+        const st = lstatSync(p);
+        assert.equal(st.uid, NOBODY, p);
+        if (st.isDirectory()) assert.equal(st.mode & 0o7777, 0o700, p);
+        else {
+          assert.equal(st.isFile(), true, `${p} is not a regular file on the host`);
+          assert.equal(st.mode & 0o7777, 0o600, p);
+        }
+      }
+    });
+
+    test('the guest’s view is stored as QEMU stores it (user.virtfs.*, little-endian)', () => {
+      const p = (n: string) => join(mapped.dir, 'm', n);
+      assert.deepEqual(hostXattr(p('file'), 'user.virtfs.uid'), u32(1001));
+      assert.deepEqual(hostXattr(p('file'), 'user.virtfs.gid'), u32(1002));
+      // 4755 as made, its group bits raised to the ACL mask (rwx) by setfacl
+      assert.equal(mapped.result.values.get('acl-mode'), '4775');
+      assert.deepEqual(hostXattr(p('file'), 'user.virtfs.mode'), u32(0o104775));
+      assert.deepEqual(hostXattr(p('dir'), 'user.virtfs.mode'), u32(0o043775));
+      assert.deepEqual(hostXattr(p('link'), 'user.virtfs.mode'), u32(0o120777));
+      assert.equal(readFileSync(p('link'), 'utf8'), 'file');
+      assert.deepEqual(hostXattr(p('fifo'), 'user.virtfs.mode'), u32(0o010644));
+      assert.deepEqual(hostXattr(p('cdev'), 'user.virtfs.rdev'), u64(0x103n));
+      assert.deepEqual(hostXattr(p('bdev'), 'user.virtfs.rdev'), u64(0x801n));
+    });
+
+    test('ACLs live under QEMU’s mapped names, trusted.* inert under user.virtfs., never on the host itself', () => {
+      const p = (n: string) => join(mapped.dir, 'm', n);
+      assert.ok(hostXattr(p('file'), 'user.virtfs.system.posix_acl_access'));
+      assert.equal(hostXattr(p('file'), 'system.posix_acl_access'), null);
+      assert.equal(hostXattr(p('dir'), 'user.virtfs.trusted.overlay.opaque')?.toString(), 'y');
+      assert.equal(hostXattr(p('file'), 'user.note')?.toString(), 'hello');
+    });
+
+    test('the guest cannot set the server’s own metadata', () => {
+      assert.doesNotMatch(mapped.result.values.get('set-server-meta') ?? '', /allowed/);
+    });
+  });
+
+  describe('none (server as nobody)', () => {
+    // An unprivileged server cannot make devices or set trusted.*; listings and copies lack the devices.
+    const refused = ['mknod-char', 'mknod-block', 'readdir', 'ls-types', 'cp-a', 'tar-x', 'setfattr-trusted', 'getfattr-trusted'];
+
+    test('every guest check passes but the ones that need host privilege', () => assertGuestRan(none, refused));
+
+    test('chown is accepted and ignored: objects stay the server user’s', () => {
+      assert.equal(none.result.checks.get('mknod-char')?.ok, false);
+      const st = lstatSync(join(none.dir, 'm', 'file'));
+      assert.equal(st.uid, NOBODY);
+      assert.match(none.result.values.get('stat-file') ?? '', new RegExp(`^\\S+ ${NOBODY} `));
+      assert.equal(lstatSync(join(none.dir, 'm', 'link')).isSymbolicLink(), true);
+    });
+  });
+});
