@@ -37,7 +37,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('virtfs serve: options and errors', () => {
   test('--help documents every option', async () => {
     const { stdout } = await virtfs('serve', '--help');
-    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug']) {
+    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug', '--security-model', 'mapped-xattr', '--fmode', '--dmode', '--user']) {
       assert.ok(stdout.includes(opt), `--help mentions ${opt}`);
     }
     assert.match(stdout, /default: "tcp:127\.0\.0\.1:5640"/);
@@ -53,6 +53,30 @@ describe('virtfs serve: options and errors', () => {
 
   test('no path at all is one clear line', async () => {
     await failsWith(['serve'], /^virtfs: missing required argument 'path' \(see --help\)$/);
+  });
+
+  test('an unknown security model, a bad mode or an unknown user is one clear line', async () => {
+    await failsWith(['serve', '--security-model', 'mapped-file', dir], /^virtfs: .*"mapped-file" is not one of passthrough, mapped-xattr, none \(or mapped\).*\(see --help\)$/);
+    await failsWith(['serve', '--fmode', '0999', dir], /^virtfs: .*"0999" is not an octal mode such as 0600.*$/);
+    await failsWith(['serve', '--user', 'no-such-user-here', dir], /^virtfs: .*no user named "no-such-user-here".*$/);
+  });
+
+  test('--user drops root once listening: the server runs, and creates, as that user', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, async () => {
+    const { chownSync, statSync } = await import('node:fs');
+    const d = mkdtempSync(join(tmpdir(), 'virtfs-cli-user-'));
+    chownSync(d, 65534, 65534);
+    const server = await startVirtfs(d, ['--user', 'nobody', '--security-model', 'mapped']);
+    try {
+      assert.match(server.stdout(), /mapped-xattr, as uid 65534\)/);
+      const c = await WireClient.attach(server.port, 0);
+      await c.walk(0, 1, '');
+      await c.rpc('Tlcreate', { fid: 1, name: Buffer.from('made'), flags: 2, mode: 0o644, gid: 0 });
+      c.close();
+      assert.equal(statSync(join(d, 'made')).uid, 65534);
+    } finally {
+      await server.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
   });
 
   test('an unknown option is one clear line', async () => {

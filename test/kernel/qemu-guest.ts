@@ -18,6 +18,8 @@ export interface GuestOptions {
   mountCommand?: string;
   timeoutMs?: number;
   memoryMiB?: number;
+  /** More qemu arguments, e.g. QEMU's own 9p server (`-fsdev ... -device virtio-9p-pci ...`). */
+  qemuArgs?: string[];
 }
 
 export interface GuestResult {
@@ -58,6 +60,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
       '-append', 'console=ttyS0 panic=-1 quiet',
       '-netdev', o.mountCommand ? 'user,id=n0' : `user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:564-tcp:127.0.0.1:${o.port}`,
       '-device', 'virtio-net-pci,netdev=n0',
+      ...(o.qemuArgs ?? []),
     ];
     const { output, timedOut } = await runQemu(args, timeoutMs);
     return parseConsole(output, timedOut);
