@@ -22,8 +22,10 @@ export interface ExpectedFailure {
 export function parseExpectedFailures(markdown: string): Map<string, ExpectedFailure> {
   const out = new Map<string, ExpectedFailure>();
   let inSection = false;
+  let sections = 0;
   for (const line of markdown.split('\n')) {
     if (line.startsWith('## ')) inSection = SECTION.test(line);
+    if (inSection && line.startsWith('## ')) sections++;
     if (!inSection) continue;
     const row = /^\|\s*`([a-z_]+\/\d+\.t)`\s*\|([^|]*)\|/.exec(line);
     if (!row) continue;
@@ -32,7 +34,9 @@ export function parseExpectedFailures(markdown: string): Map<string, ExpectedFai
     if (out.has(row[1]!)) throw new Error(`docs/conformance.md lists ${row[1]} twice`);
     out.set(row[1]!, { file: row[1]!, cases: cases.map(Number) });
   }
-  if (out.size === 0) throw new Error('docs/conformance.md has no "## Expected failures" table rows');
+  // An empty table is allowed (it only makes the test stricter); a missing section is a sign the
+  // document was reorganised without this parser.
+  if (sections !== 1) throw new Error(`docs/conformance.md should have one "## Expected failures" section, has ${sections}`);
   return out;
 }
 
