@@ -29,7 +29,8 @@ export function cacheDir(): string {
   return process.env.VIRTFS_CACHE ?? join(homedir(), '.cache', 'virtfs');
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
+/** Run a host tool, turning "not installed" into the Debian package that provides it. */
+export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   } catch (err) {
@@ -45,6 +46,9 @@ function hint(cmd: string): string {
     cpio: 'apt-get install cpio',
     cc: 'apt-get install gcc libc6-dev',
     getfattr: 'apt-get install attr',
+    autoreconf: 'apt-get install autoconf automake',
+    make: 'apt-get install make',
+    tar: 'apt-get install tar',
     'apt-get': 'a Debian host is needed',
     'apt-cache': 'a Debian host is needed',
     'dpkg-deb': 'a Debian host is needed',

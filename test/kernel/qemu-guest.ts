@@ -20,6 +20,13 @@ export interface GuestOptions {
   memoryMiB?: number;
   /** More qemu arguments, e.g. QEMU's own 9p server (`-fsdev ... -device virtio-9p-pci ...`). */
   qemuArgs?: string[];
+  /** Virtual CPUs (default 1: under software emulation each one costs a host core). */
+  smp?: number;
+  /**
+   * Further gzipped cpio archives (e.g. a test suite built into the cache) unpacked over the base
+   * initramfs, before the per-run files.
+   */
+  archives?: string[];
 }
 
 export interface GuestResult {
@@ -52,9 +59,10 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
     writeFileSync(join(extra, 'config'), `MOUNT_OPTS=${quote(o.mountOptions ?? '')}\nMOUNT_CMD=${quote(o.mountCommand ?? '')}\nWATCHDOG=${watchdog}\n`);
     packCpio(extra, join(work, 'extra.cpio.gz'));
     const initrd = join(work, 'initrd.gz');
-    writeFileSync(initrd, Buffer.concat([readFileSync(assets.initramfs), readFileSync(join(work, 'extra.cpio.gz'))]));
+    const parts = [assets.initramfs, ...(o.archives ?? []), join(work, 'extra.cpio.gz')];
+    writeFileSync(initrd, Buffer.concat(parts.map((p) => readFileSync(p))));
     const args = [
-      '-accel', 'tcg', '-m', String(o.memoryMiB ?? 512), '-smp', '1',
+      '-accel', 'tcg', '-m', String(o.memoryMiB ?? 512), '-smp', String(o.smp ?? 1),
       '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
       '-kernel', assets.kernel, '-initrd', initrd,
       '-append', 'console=ttyS0 panic=-1 quiet',
