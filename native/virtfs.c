@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ struct job {
   /* options shared by several calls */
   char *meta;                           /* stat: also read PREFIX{uid,gid,mode,rdev} xattrs */
   bool as_cred;                         /* create as cuid/cgid (per-thread fsuid/fsgid) */
+  bool confined;                        /* ...and without any capability, as an ordinary process */
   uint32_t cuid, cgid;
 };
 
@@ -107,6 +109,12 @@ static napi_value napi_failure(napi_env env) {
 
 /* ---------- the generic async job ---------- */
 
+/* Set by runConfined() around a synchronous stretch of calls on the JS thread: every job created
+ * meanwhile runs as that user, without capabilities (exec_as). JS is single-threaded, so no job
+ * can see another's. */
+static bool ambient_set;
+static uint32_t ambient_uid, ambient_gid;
+
 static job *job_new(const char *op, void (*exec)(job *), napi_value (*done)(napi_env, job *)) {
   job *j = calloc(1, sizeof *j);
   if (!j) return NULL;
@@ -114,6 +122,11 @@ static job *job_new(const char *op, void (*exec)(job *), napi_value (*done)(napi
   j->exec = exec;
   j->done = done;
   j->fd = j->fd2 = -1;
+  if (ambient_set) {
+    j->as_cred = j->confined = true;
+    j->cuid = ambient_uid;
+    j->cgid = ambient_gid;
+  }
   return j;
 }
 
@@ -153,7 +166,22 @@ static void exec_as(job *j) {
   bool groups = server_ngroups >= 0 && syscall(SYS_setgroups, 1, &g) == 0;
   setfsgid((gid_t)j->cgid);
   setfsuid((uid_t)j->cuid);
-  j->exec(j);
+  /* A confined job also loses the capabilities fsuid leaves (CAP_SYS_ADMIN for trusted.*,
+   * CAP_SETFCAP for security.capability, ...): per thread, effective set only, restored after. */
+  struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+  struct __user_cap_data_struct caps[2] = {{0}}, none[2];
+  bool dropped = false, privileged = false;
+  if (j->confined) {
+    privileged = syscall(SYS_capget, &hdr, caps) != 0 || caps[0].effective || caps[1].effective;
+    if (privileged) {
+      memcpy(none, caps, sizeof none);
+      none[0].effective = none[1].effective = 0;
+      dropped = syscall(SYS_capset, &hdr, none) == 0;
+    }
+  }
+  if (privileged && !dropped) j->err = EPERM; /* never run a confined job with privilege */
+  else j->exec(j);
+  if (dropped) syscall(SYS_capset, &hdr, caps);
   setfsuid(old_uid);
   setfsgid(old_gid);
   if (groups) syscall(SYS_setgroups, server_ngroups, server_groups);
@@ -1018,6 +1046,20 @@ static napi_value js_getlock(napi_env env, napi_callback_info info) {
 
 /* ---------- synchronous helpers ---------- */
 
+/* setAmbientCredentials(uid, gid) / setAmbientCredentials(): see job_new. */
+static napi_value js_set_ambient(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  napi_valuetype t;
+  if (napi_typeof(env, argv[0], &t) != napi_ok) return NULL;
+  if (t == napi_undefined) {
+    ambient_set = false;
+  } else {
+    if (!arg_u32(env, argv[0], &ambient_uid) || !arg_u32(env, argv[1], &ambient_gid)) return NULL;
+    ambient_set = true;
+  }
+  return NULL;
+}
+
 /* Number of open fds, for leak tests. Excludes the fd opendir itself uses. */
 static napi_value js_open_fd_count(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1075,6 +1117,7 @@ NAPI_MODULE_INIT() {
       {"getxattr", js_getxattr},    {"listxattr", js_listxattr}, {"setxattr", js_setxattr},
       {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
       {"openFdCount", js_open_fd_count}, {"raiseFdLimit", js_raise_fd_limit},
+      {"setAmbientCredentials", js_set_ambient},
   };
   static const struct { const char *name; int64_t value; } consts[] = {
       C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),

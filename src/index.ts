@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import { LocalBackend } from './backend/local/local-backend.js';
 import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
+import { openIdentityPolicy, type IdentityPolicy } from './server/identity-policy.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
 import { Server } from './server/server.js';
 import { ServerStats } from './server/stats.js';
@@ -17,6 +18,8 @@ export interface ServeOptions {
   readonly?: boolean;
   /** How guest ownership, modes and special files map onto the host; default passthrough. */
   security?: SecurityOptions;
+  /** Squash, id maps, allow list; default: guest ids are host ids and anyone may attach. */
+  identity?: Partial<IdentityPolicy>;
   limits?: Partial<Limits>;
   /** Called with one line per request and reply (the --debug trace). */
   trace?: (connection: number, line: string) => void;
@@ -42,6 +45,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const server = new Server({
     backend,
     policy: { readonly: o.readonly ?? false },
+    identity: { ...openIdentityPolicy, ...o.identity },
     limits,
     stats: new ServerStats(),
     log,
@@ -69,3 +73,4 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
 export { Server } from './server/server.js';
 export { defaultLimits, type Limits } from './server/limits.js';
 export type { SecurityOptions } from './backend/local/create-model.js';
+export type { IdentityPolicy, IdRange } from './server/identity-policy.js';

@@ -7,10 +7,12 @@ import type { Refcounted } from './refcounted.js';
 // may run concurrently with any other (the server adds no locking), so implementations work on
 // stable object handles, never on paths that a concurrent rename could change under them.
 
-/** Who is asking: the attaching user (Tattach n_uname) and, for creates, the group the client chose. */
+/** Who is asking, in host ids: the attaching user and, for creates, the group the client chose. */
 export interface Credentials {
   readonly uid: number;
   readonly gid: number;
+  /** Squashed or unmapped: every host operation is to run as this user, without privilege. */
+  readonly confined: boolean;
 }
 
 /** One filesystem object (file, directory, symlink, device, ...). Survives renames and unlinks. */
@@ -124,6 +126,12 @@ export interface Backend {
   xattrList(node: Node): Promise<Buffer>;
   xattrSet(node: Node, name: Buffer, value: Buffer, flags: number): Promise<void>;
   xattrRemove(node: Node, name: Buffer): Promise<void>;
+  /**
+   * Run `fn` (a whole request) with every host operation done as `cred`'s user and without
+   * privilege, where the backend's model acts on the host with the guest's ids (passthrough,
+   * none); a mapped model, which never gives the guest host privilege, just runs it.
+   */
+  confine<T>(cred: Credentials, fn: () => Promise<T>): Promise<T>;
   /** Release everything (export root descriptors); called once when the server shuts down. */
   close(): Promise<void>;
 }

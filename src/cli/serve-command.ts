@@ -7,7 +7,9 @@ import { securityModelNames, type SecurityModelName } from '../backend/local/sec
 import { raiseFdLimit } from '../backend/local/sys.js';
 import { startServer } from '../index.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
+import { checkIdRanges, NOBODY, parseIdRange, type IdRange } from '../server/identity-policy.js';
 import { defaultLimits } from '../server/limits.js';
+import { passwdLookup } from '../server/users.js';
 import { DEFAULT_LISTEN, formatListenAddress, isLoopback, parseListenAddress } from '../transport/listen-address.js';
 import { dropPrivileges, parseUserArg, type RunAs } from './drop-privileges.js';
 import { mountLines } from './mount-hint.js';
@@ -33,6 +35,25 @@ function securityModel(v: string): SecurityModelName {
     throw new InvalidArgumentError(`"${v}" is not one of ${securityModelNames.join(', ')} (or mapped)`);
   }
   return name as SecurityModelName;
+}
+
+function idRange(v: string, previous: IdRange[]): IdRange[] {
+  try {
+    return [...previous, parseIdRange(v)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** Names or numbers, comma-separated; names are looked up in the host's /etc/passwd. */
+function userList(v: string): number[] {
+  const known = passwdLookup();
+  return v.split(',').filter(Boolean).map((u) => {
+    if (/^\d+$/.test(u)) return Number(u);
+    const uid = known(u, -1);
+    if (uid < 0) throw new InvalidArgumentError(`no user named "${u}"`);
+    return uid;
+  });
 }
 
 function userArg(v: string): RunAs {
@@ -64,6 +85,12 @@ interface ServeFlags {
   fmode: number;
   dmode: number;
   user?: RunAs;
+  squash?: 'root' | 'all';
+  anonUid: number;
+  anonGid: number;
+  uidMap: IdRange[];
+  gidMap: IdRange[];
+  allowUsers?: number[];
 }
 
 export function registerServeCommand(program: Command): void {
@@ -100,6 +127,12 @@ export function registerServeCommand(program: Command): void {
     .addOption(
       new Option('--user <user[:group]>', 'started as root: open the export and listen, then run as this user (name or number)').argParser(userArg),
     )
+    .addOption(new Option('--squash <who>', 'root: the guest\'s root acts as the anonymous user; all: every guest user does').choices(['root', 'all']))
+    .addOption(new Option('--anon-uid <uid>', 'the anonymous user (squashed and unmapped users)').default(NOBODY).argParser(integer(0, 0xfffffffe)))
+    .addOption(new Option('--anon-gid <gid>', 'the anonymous group').default(NOBODY).argParser(integer(0, 0xfffffffe)))
+    .addOption(new Option('--uid-map <range>', 'GUEST:HOST:COUNT: guest uids GUEST.. are host uids HOST.. (repeatable); unmapped ones act and show as anonymous').default([], 'none').argParser(idRange))
+    .addOption(new Option('--gid-map <range>', 'GUEST:HOST:COUNT for gids (repeatable)').default([], 'none').argParser(idRange))
+    .addOption(new Option('--allow-users <list>', 'only these guest users (names or uids, comma-separated) may attach; others get EPERM').argParser(userList))
     .option('--create', 'create the directory if it does not exist')
     .option('-d, --debug', 'trace every request and reply, one line each, on stderr')
     .action(async (path: string, flags: ServeFlags) => serve(path, flags));
@@ -109,6 +142,8 @@ export function registerServeCommand(program: Command): void {
 const LOW_FD_LIMIT = 16384;
 
 async function serve(path: string, flags: ServeFlags): Promise<void> {
+  checkIdRanges(flags.uidMap, '--uid-map');
+  checkIdRanges(flags.gidMap, '--gid-map');
   const fdLimit = raiseFdLimit();
   const root = resolve(path);
   if (flags.create) await mkdir(root, { recursive: true });
@@ -121,6 +156,14 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
     listen: flags.listen,
     readonly: flags.readonly ?? false,
     security: { model: flags.securityModel, fmode: flags.fmode, dmode: flags.dmode },
+    identity: {
+      squash: flags.squash ?? 'none',
+      anonUid: flags.anonUid,
+      anonGid: flags.anonGid,
+      uidMap: flags.uidMap,
+      gidMap: flags.gidMap,
+      allowUsers: flags.allowUsers ? new Set(flags.allowUsers) : null,
+    },
     limits: { maxMsize: flags.msize, maxFidsPerConnection: flags.maxFids, maxRequestsInFlight: flags.maxRequests },
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
     log,

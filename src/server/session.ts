@@ -1,3 +1,4 @@
+import type { Credentials } from '../backend/backend.js';
 import { MIN_MSIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from '../protocol/constants.js';
 import { decode, encode, readHeader } from '../protocol/codec.js';
 import { describe } from '../protocol/describe.js';
@@ -109,11 +110,22 @@ export class Session {
     if (this.msize === 0) throw new P9Error(Errno.EPROTO, 'Tversion must come first');
     checkPolicy(this.server.policy, m);
     const ctx = new RequestContext(this, m.tag, signal);
+    const cred = this.actingCredentials(m);
     try {
-      return await handlerFor(m.type)(ctx, m);
+      const handle = () => handlerFor(m.type)(ctx, m);
+      return await (cred?.confined ? this.server.backend.confine(cred, handle) : handle());
     } finally {
       ctx.finish();
     }
+  }
+
+  /** The attach a request acts for: that of the fid it names first (Tattach and Tauth name none yet). */
+  private actingCredentials(m: TMessage): Credentials | undefined {
+    if (m.type === MessageType.Tattach || m.type === MessageType.Tauth) return undefined;
+    const first = defOf(m.type)?.fields[0]?.[0];
+    if (first !== 'fid' && first !== 'dfid' && first !== 'oldDirFid') return undefined;
+    const id = (m as unknown as Record<string, number>)[first];
+    return id !== undefined && this.fids.has(id) ? this.fids.get(id).cred : undefined;
   }
 
   private complete(m: TMessage, r: Reply | null, err: unknown, finish: () => void): void {

@@ -51,6 +51,10 @@ export class LocalBackend implements Backend {
     this.rootNode.release();
   }
 
+  confine<T>(cred: Credentials, fn: () => Promise<T>): Promise<T> {
+    return this.model.hostIds ? sys.runConfined(cred, fn) : fn();
+  }
+
   async attach(_cred: Credentials, aname: string): Promise<Node> {
     if (aname !== '' && aname !== '/' && aname !== this.rootPath.toString()) {
       throw new P9Error(Errno.ENOENT, `no export named ${JSON.stringify(aname)}`);

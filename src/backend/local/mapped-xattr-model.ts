@@ -36,6 +36,7 @@ export interface MappedOptions {
  */
 export class MappedXattrModel implements SecurityModel {
   readonly name: SecurityModelName = 'mapped-xattr';
+  readonly hostIds = false;
   readonly meta = MAPPED_PREFIX;
 
   constructor(private readonly options: MappedOptions) {}

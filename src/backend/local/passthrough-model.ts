@@ -12,6 +12,7 @@ import { StatIndex as S, type RawStat } from './sys.js';
  */
 export class PassthroughModel implements SecurityModel {
   readonly name: SecurityModelName = 'passthrough';
+  readonly hostIds = true;
   readonly meta = undefined;
 
   view(st: RawStat): GuestView {

@@ -22,6 +22,8 @@ export type SecurityModelName = (typeof securityModelNames)[number];
  */
 export interface SecurityModel {
   readonly name: SecurityModelName;
+  /** Guest ids are host ids (passthrough, none): confining a user means acting as it on the host. */
+  readonly hostIds: boolean;
   /** Metadata the addon reads along with every stat (mapped-xattr), so getattr and walk stay one hop. */
   readonly meta: MetaPrefix;
   /** The guest's view of a stat taken with {@link meta}. */

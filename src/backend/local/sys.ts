@@ -12,6 +12,7 @@
  * NUL byte rejects with EINVAL, one of PATH_MAX bytes or more with ENAMETOOLONG.
  * 64-bit quantities are bigints. Every fd is opened O_CLOEXEC.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -138,11 +139,50 @@ interface Native {
   getlock(fd: number, type: number, start: bigint, length: bigint): Promise<LockInfo>;
   openFdCount(): number;
   raiseFdLimit(): number;
+  setAmbientCredentials(uid?: number, gid?: number): void;
 }
 
 // Compiled to dist/src/backend/local/sys.js: the repository root is four levels up.
 const addonPath = fileURLToPath(new URL('../../../../build/Release/virtfs_native.node', import.meta.url));
-const native = createRequire(import.meta.url)(addonPath) as Native;
+const native = confinable(createRequire(import.meta.url)(addonPath) as Native);
+
+/** A user whose every system call runs as that user, without capabilities (see {@link runConfined}). */
+export interface ConfinedUser {
+  uid: number;
+  gid: number;
+}
+
+const confinedUser = new AsyncLocalStorage<ConfinedUser>();
+
+/**
+ * Run `fn` so that every system call it makes, across all its awaits, runs as `user` (fsuid,
+ * fsgid, groups [gid]) with no capabilities: the host then refuses whatever that user may not do
+ * (read another's 0600 file, chown, mknod a device, set trusted.* or file capabilities). Explicit
+ * create credentials still name the new object's owner. Costs nothing until first used.
+ */
+export function runConfined<T>(user: ConfinedUser, fn: () => Promise<T>): Promise<T> {
+  return confinedUser.run(user, fn);
+}
+
+/** Wrap the addon's disk calls: the ambient user is read when a call starts, on the JS thread. */
+function confinable(raw: Native): Native {
+  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials']);
+  const out = { ...raw };
+  for (const [name, f] of Object.entries(raw)) {
+    if (typeof f !== 'function' || local.has(name)) continue;
+    (out as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const user = confinedUser.getStore();
+      if (!user) return (f as (...a: unknown[]) => unknown)(...args);
+      raw.setAmbientCredentials(user.uid, user.gid);
+      try {
+        return (f as (...a: unknown[]) => unknown)(...args);
+      } finally {
+        raw.setAmbientCredentials();
+      }
+    };
+  }
+  return out;
+}
 
 /** The host's flag and mode values, straight from the C headers. */
 const { UTIME_NOW: utimeNow, UTIME_OMIT: utimeOmit, ...flags } = native.constants;

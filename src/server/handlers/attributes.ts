@@ -1,5 +1,6 @@
-import { GetattrMask, IOHDRSZ } from '../../protocol/constants.js';
+import { GetattrMask, IOHDRSZ, SetattrValid as V } from '../../protocol/constants.js';
 import type { Message } from '../../protocol/messages.js';
+import { checkConfinedChown, checkConfinedOwner, gidIn, gidOut, uidIn, uidOut } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
 
@@ -13,14 +14,15 @@ export async function getattr(ctx: RequestContext, m: Message<'Tgetattr'>): Prom
   const node = ctx.node(fid);
   const open = fid.open ? ctx.pin(fid.open) : null;
   const a = await ctx.session.server.backend.getattr(node, open);
+  const identity = ctx.session.server.identity;
   const io = BigInt(ctx.session.msize - IOHDRSZ);
   const blksize = a.blksize > 0n && io >= a.blksize ? io - (io % a.blksize) : a.blksize;
   return reply('Rgetattr', {
     valid: GetattrMask.BASIC | (a.hasBtime ? GetattrMask.BTIME : 0n),
     qid: a.qid,
     mode: a.mode,
-    uid: a.uid,
-    gid: a.gid,
+    uid: uidOut(identity, a.uid),
+    gid: gidOut(identity, a.gid),
     nlink: a.nlink,
     rdev: a.rdev,
     size: a.size,
@@ -44,7 +46,12 @@ export async function setattr(ctx: RequestContext, m: Message<'Tsetattr'>): Prom
   const fid = ctx.fid(m.fid);
   const node = ctx.node(fid);
   const open = fid.open ? ctx.pin(fid.open) : null;
-  await ctx.session.server.backend.setattr(node, open, m);
+  const { backend, identity } = ctx.session.server;
+  const uid = m.valid & V.UID ? uidIn(identity, m.uid) : null;
+  const gid = m.valid & V.GID ? gidIn(identity, m.gid) : null;
+  checkConfinedChown(fid.cred, uid, gid);
+  if (fid.cred.confined && m.valid & V.MODE) checkConfinedOwner(fid.cred, (await backend.getattr(node, open)).uid);
+  await backend.setattr(node, open, { ...m, uid: uid ?? m.uid, gid: gid ?? m.gid });
   return reply('Rsetattr', {});
 }
 

@@ -2,7 +2,7 @@ import { RREAD_HEADER_SIZE } from '../../protocol/constants.js';
 import { DirentPacker } from '../../protocol/dirent.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import { MessageType, type Message } from '../../protocol/messages.js';
-import { creator } from '../identity.js';
+import { checkConfinedMknod, creator } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
 
@@ -24,18 +24,19 @@ export async function readdir(ctx: RequestContext, m: Message<'Treaddir'>): Prom
 }
 
 export async function mkdir(ctx: RequestContext, m: Message<'Tmkdir'>): Promise<Reply> {
-  const qid = await ctx.session.server.backend.mkdir(ctx.dir(m.dfid), m.name, m.mode, creator(ctx.fid(m.dfid), m.gid));
+  const qid = await ctx.session.server.backend.mkdir(ctx.dir(m.dfid), m.name, m.mode, creator(ctx.fid(m.dfid), m.gid, ctx.session.server.identity));
   return reply('Rmkdir', { qid });
 }
 
 export async function mknod(ctx: RequestContext, m: Message<'Tmknod'>): Promise<Reply> {
-  const c = creator(ctx.fid(m.dfid), m.gid);
+  const c = creator(ctx.fid(m.dfid), m.gid, ctx.session.server.identity);
+  checkConfinedMknod(c, m.mode);
   const qid = await ctx.session.server.backend.mknod(ctx.dir(m.dfid), m.name, m.mode, m.major, m.minor, c);
   return reply('Rmknod', { qid });
 }
 
 export async function symlink(ctx: RequestContext, m: Message<'Tsymlink'>): Promise<Reply> {
-  const qid = await ctx.session.server.backend.symlink(ctx.dir(m.fid), m.name, m.target, creator(ctx.fid(m.fid), m.gid));
+  const qid = await ctx.session.server.backend.symlink(ctx.dir(m.fid), m.name, m.target, creator(ctx.fid(m.fid), m.gid, ctx.session.server.identity));
   return reply('Rsymlink', { qid });
 }
 

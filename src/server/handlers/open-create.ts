@@ -24,7 +24,7 @@ export async function lcreate(ctx: RequestContext, m: Message<'Tlcreate'>): Prom
   const fid = ctx.fid(m.fid);
   if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
   const dir = ctx.dir(m.fid);
-  const open = await ctx.session.server.backend.create(dir, m.name, m.flags, m.mode, creator(fid, m.gid));
+  const open = await ctx.session.server.backend.create(dir, m.name, m.flags, m.mode, creator(fid, m.gid, ctx.session.server.identity));
   if (!fid.isPlain || !ctx.session.fids.holds(fid)) {
     open.release();
     throw new P9Error(Errno.EBADF, 'fid changed while creating');
