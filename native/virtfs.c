@@ -679,10 +679,10 @@ static void do_pwrite(job *j) {
 }
 
 static napi_value rw(napi_env env, napi_callback_info info, const char *op, void (*exec)(job *)) {
-  ARGS(5);
+  ARGS(7);
   job *j = job_new(op, exec, done_int);
   if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_window(env, argv[1], argv[2], argv[3], j) ||
-      !arg_b64(env, argv[4], &j->a))
+      !arg_b64(env, argv[4], &j->a) || !arg_cred(env, argv[5], argv[6], j))
     return job_abort(env, j);
   return job_start(env, j);
 }

@@ -95,8 +95,11 @@ export interface Backend {
   walk(from: Node, names: readonly Buffer[]): Promise<WalkResult>;
   getattr(node: Node, open: OpenFile | null): Promise<Attr>;
   setattr(node: Node, open: OpenFile | null, req: SetattrRequest): Promise<void>;
-  /** Open for I/O; `flags` use the wire's Linux O_* numbering. Only regular files and directories. */
-  open(node: Node, flags: number): Promise<OpenFile>;
+  /**
+   * Open for I/O; `flags` use the wire's Linux O_* numbering. Only regular files and directories.
+   * `cred` is who writes through it: a write by anyone but root clears setuid/setgid bits.
+   */
+  open(node: Node, flags: number, cred: Credentials): Promise<OpenFile>;
   create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile>;
   mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid>;
   mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid>;

@@ -163,6 +163,24 @@ describe('open, create, read and write', () => {
     assert.equal(owner('owned-fifo'), '4321:780');
   });
 
+  test('a write by anyone but root clears setuid and setgid (group-executable); root’s writes keep them', async () => {
+    for (const [name, mode] of [['suid-w', 0o4777], ['sgid-w', 0o2777], ['both-w', 0o6777]] as const) {
+      writeFileSync(p(name), '');
+      chmodSync(p(name), mode);
+      const u = await WireClient.attach(fx.port, 65534);
+      await u.walk(0, 1, name);
+      await u.rpc('Tlopen', { fid: 1, flags: O.WRONLY });
+      await u.rpc('Twrite', { fid: 1, offset: 0n, data: b('x') });
+      u.close();
+      assert.equal(statSync(p(name)).mode & 0o7777, 0o777, name);
+    }
+    writeFileSync(p('suid-root'), '');
+    chmodSync(p('suid-root'), 0o4755);
+    const f = await openPath('suid-root', O.WRONLY);
+    await c.rpc('Twrite', { fid: f, offset: 0n, data: b('x') });
+    assert.equal(statSync(p('suid-root')).mode & 0o7777, 0o4755);
+  });
+
   test("the host's permission checks apply to the attaching user: no create where it may not write", async () => {
     mkdirSync(p('roots-only'));
     chmodSync(p('roots-only'), 0o755);

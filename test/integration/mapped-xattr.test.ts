@@ -103,6 +103,27 @@ describe('mapped-xattr', () => {
     assert.equal(lstatSync(p('ch')).uid, process.getuid!());
   });
 
+  test('a write by anyone but root clears setuid, and setgid where the group may execute, in the metadata', async () => {
+    const d = await dir();
+    await c.create(d, 'suid', O.RDWR, 0o6775, 1000);
+    const w = await Client.connect(fx.address);
+    const wr = await w.attach({ nUname: 65534 });
+    const { fid } = await w.walk(wr, ['suid']);
+    await w.open(fid, O.WRONLY);
+    await w.write(fid, 0n, Buffer.from('x'));
+    w.close();
+    assert.deepEqual(hostXattr(p('suid'), 'user.virtfs.mode'), u32(0o100775));
+    const rootDir = await dir();
+    await c.create(rootDir, 'suid-kept', O.RDWR, 0o4755, 1000);
+    const r = await Client.connect(fx.address);
+    const rr = await r.attach({ nUname: 0 });
+    const kept = (await r.walk(rr, ['suid-kept'])).fid;
+    await r.open(kept, O.WRONLY);
+    await r.write(kept, 0n, Buffer.from('x'));
+    r.close();
+    assert.deepEqual(hostXattr(p('suid-kept'), 'user.virtfs.mode'), u32(0o104755));
+  });
+
   test('where there is no metadata the host’s stat shows through', async () => {
     writeFileSync(p('plain'), 'x', { mode: 0o604 });
     mkdirSync(p('plaindir'), { mode: 0o711 });

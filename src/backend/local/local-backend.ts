@@ -166,19 +166,19 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async open(node: Node, flags: number): Promise<OpenFile> {
+  async open(node: Node, flags: number, cred: Credentials): Promise<OpenFile> {
     const n = local(node);
     if (n.isDirectory) {
       if (isWriteAccess(flags)) throw new P9Error(Errno.EISDIR);
       const fd = await sys.reopen(n.fd, sys.O.O_RDONLY | sys.O.O_DIRECTORY);
-      return new LocalOpenFile(fd, n.retain(), false);
+      return new LocalOpenFile(fd, n.retain(), false, null);
     }
     // Device nodes, fifos and sockets are never opened on the guest's behalf: a device would
     // expose the host's hardware, a fifo would block a server thread (CVE-2023-2861). In the
     // mapped models they are host files, and opening one still means nothing to the guest.
     if (!n.isRegular || n.guestFormat !== sys.O.S_IFREG) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
     const fd = await reopenNoatime(n.fd, hostOpenFlags(flags));
-    return new LocalOpenFile(fd, n.retain(), isWriteAccess(flags));
+    return new LocalOpenFile(fd, n.retain(), isWriteAccess(flags), writerOf(flags, cred));
   }
 
   async create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile> {
@@ -194,7 +194,7 @@ export class LocalBackend implements Backend {
       const [pfd, st] = await sys.openPath(d.fd, name, this.model.meta);
       const node = this.nodeOf(pfd, st);
       try {
-        return await this.open(node, flags & ~LinuxOpenFlag.TRUNC);
+        return await this.open(node, flags & ~LinuxOpenFlag.TRUNC, cred);
       } finally {
         node.release();
       }
@@ -202,7 +202,7 @@ export class LocalBackend implements Backend {
     try {
       const pfd = await sys.reopen(fd, sys.O.O_PATH);
       const node = this.nodeOf(pfd, await sys.fstat(pfd, this.model.meta));
-      return new LocalOpenFile(fd, node, isWriteAccess(flags));
+      return new LocalOpenFile(fd, node, isWriteAccess(flags), writerOf(flags, cred));
     } catch (err) {
       sys.closeSync(fd);
       throw err;
@@ -333,7 +333,9 @@ export class LocalBackend implements Backend {
     const f = file as LocalOpenFile;
     if (!f.writable) throw new P9Error(Errno.EBADF, 'file is not open for writing');
     if (data.length === 0) return 0;
-    const n = await sys.pwrite(f.fd, data, 0, data.length, offset);
+    const first = f.unwritten;
+    f.unwritten = false;
+    const n = await this.model.write(f.fd, f.node.fd, f.node.guestFormat, data, offset, f.writer, first);
     // The client retries a zero count forever; say why instead.
     if (n === 0) throw new P9Error(Errno.ENOSPC);
     return n;
@@ -473,6 +475,11 @@ function timeArg(valid: number, bit: number, setBit: number, sec: bigint, nsec: 
   if (!(valid & setBit)) return [0n, sys.UTIME_NOW];
   if (nsec >= 1_000_000_000n) throw new P9Error(Errno.EINVAL, 'nanoseconds out of range');
   return [sec, nsec];
+}
+
+/** Who writes through a file opened with `flags`: nobody, or root (whose writes keep setuid bits), is null. */
+function writerOf(flags: number, cred: Credentials): Credentials | null {
+  return isWriteAccess(flags) && cred.uid !== 0 ? cred : null;
 }
 
 function checkLockType(t: number): void {

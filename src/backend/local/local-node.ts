@@ -1,4 +1,4 @@
-import type { Node, OpenFile } from '../backend.js';
+import type { Credentials, Node, OpenFile } from '../backend.js';
 import { Refcounted } from '../refcounted.js';
 import type { Qid } from '../../protocol/qid.js';
 import { close } from './sys.js';
@@ -47,10 +47,15 @@ export class LocalOpenFile extends Refcounted implements OpenFile {
   /** getdents buffer reused across Treaddir calls on this directory. */
   direntBuf: Buffer | null = null;
 
+  /** No write has gone through it yet (the mapped model clears setuid/setgid bits on the first). */
+  unwritten = true;
+
   constructor(
     readonly fd: number,
     readonly node: LocalNode,
     readonly writable: boolean,
+    /** Who writes through it, if not root. */
+    readonly writer: Credentials | null,
   ) {
     super();
   }

@@ -6,6 +6,9 @@ import * as sys from './sys.js';
 import { MetaFound, StatIndex as S, type RawStat } from './sys.js';
 
 const S_IFMT = 0o170000;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
+const S_IXGRP = 0o0010;
 const PATH_MAX = 4096;
 
 /** Guest types a host regular file may stand for: the mapped models make every non-directory a regular file. */
@@ -155,6 +158,22 @@ export class MappedXattrModel implements SecurityModel {
 
   xattrRemove(fd: number, name: Buffer): Promise<void> {
     return sys.removexattr(fd, hostXattrName(name, 'set'));
+  }
+
+  /**
+   * The host file is the server's, so the bits live only in the metadata: cleared there after the
+   * first write through an open file (a later chmod +s while it stays open is not undone).
+   */
+  async write(fd: number, nodeFd: number, guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number> {
+    const n = await sys.pwrite(fd, data, 0, data.length, offset);
+    if (writer && firstWrite && n > 0) {
+      const view = this.view(await sys.fstat(nodeFd, this.meta));
+      let mode = view.mode & 0o7777;
+      if (mode & S_ISUID) mode &= ~S_ISUID;
+      if (mode & S_ISGID && (mode & S_IXGRP || view.gid !== writer.gid)) mode &= ~S_ISGID;
+      if (mode !== (view.mode & 0o7777)) await this.chmod(nodeFd, mode, guestFormat);
+    }
+    return n;
   }
 
   /** A host regular file may be any guest type but a directory; the guest's stat tells which. */

@@ -63,6 +63,11 @@ export class PassthroughModel implements SecurityModel {
     return sys.removexattr(fd, name);
   }
 
+  /** As the writer (without CAP_FSETID), so the host kernel clears the bits itself. */
+  write(fd: number, _nodeFd: number, _guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null): Promise<number> {
+    return writer ? sys.pwrite(fd, data, 0, data.length, offset, writer.uid, writer.gid) : sys.pwrite(fd, data, 0, data.length, offset);
+  }
+
   direntType(hostType: number): number {
     return hostType;
   }

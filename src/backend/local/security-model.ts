@@ -45,6 +45,12 @@ export interface SecurityModel {
   xattrList(fd: number): Promise<Buffer>;
   xattrSet(fd: number, name: Buffer, value: Buffer, flags: number): Promise<void>;
   xattrRemove(fd: number, name: Buffer): Promise<void>;
+  /**
+   * Write `data` at `offset` to the open `fd` of `nodeFd`'s object. A write by anyone but root
+   * clears setuid (and setgid where the group may execute, or the writer is not in the group),
+   * as Linux does; `writer` is null for root. `firstWrite` is true once per open file.
+   */
+  write(fd: number, nodeFd: number, guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number>;
   /** The d_type a guest may be told for an entry whose host d_type is `hostType`. */
   direntType(hostType: number): number;
 }

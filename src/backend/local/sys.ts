@@ -116,7 +116,7 @@ interface Native {
   close(fd: number): Promise<void>;
   closeSync(fd: number): void;
   pread(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
-  pwrite(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
+  pwrite(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint, uid?: number, gid?: number): Promise<number>;
   getdents(fd: number, cookie: bigint, buf: Uint8Array): Promise<number>;
   mkdirat(dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number): Promise<void>;
   mknodat(dirfd: number, name: Uint8Array, mode: number, dev: bigint, uid?: number, gid?: number): Promise<void>;
@@ -231,8 +231,12 @@ export const closeSync: (fd: number) => void = native.closeSync;
 /** One pread(2) into buf[bufOffset, bufOffset+length) (no copy; keep buf alive). Short counts are returned as-is. */
 export const pread: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint) => Promise<number> =
   native.pread;
-/** One pwrite(2) from buf[bufOffset, bufOffset+length). Short counts are returned as-is. */
-export const pwrite: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint) => Promise<number> =
+/**
+ * One pwrite(2) from buf[bufOffset, bufOffset+length). Short counts are returned as-is. Given
+ * uid and gid, it is written as that user (without the filesystem capabilities), so the host
+ * kernel clears setuid and setgid bits as a write by that user does.
+ */
+export const pwrite: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint, uid?: number, gid?: number) => Promise<number> =
   native.pwrite;
 
 /**

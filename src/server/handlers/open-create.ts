@@ -10,7 +10,7 @@ const IOUNIT = 0;
 export async function lopen(ctx: RequestContext, m: Message<'Tlopen'>): Promise<Reply> {
   const fid = ctx.fid(m.fid);
   if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
-  const open = await ctx.session.server.backend.open(ctx.node(fid), m.flags);
+  const open = await ctx.session.server.backend.open(ctx.node(fid), m.flags, fid.cred);
   if (!fid.isPlain || !ctx.session.fids.holds(fid)) {
     open.release();
     throw new P9Error(Errno.EBADF, 'fid changed while opening');
