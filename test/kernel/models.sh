@@ -51,4 +51,12 @@ value set-server-meta "$(setfattr -n user.virtfs.uid -v 0 file 2>&1 && echo allo
 check setfacl setfacl -m u:1234:rw- file
 value getfacl "$(getfacl -c -p file 2>/dev/null | tr '\n' ' ')"
 value acl-mode "$(stat -c %a file)"
+# enforced by the guest's kernel from what the server keeps: 1234 may write through its ACL entry,
+# 1235 (other: r-x) may not; pjdfstest's helper opens as any uid
+value acl-open-1234 "$(/pjdfstest/pjdfstest -u 1234 -g 1234 open file O_WRONLY 2>/dev/null | tail -n 1)"
+value acl-open-1235 "$(/pjdfstest/pjdfstest -u 1235 -g 1235 open file O_WRONLY 2>/dev/null | tail -n 1)"
+# a directory's default ACL is inherited by what is made in it
+check setfacl-default setfacl -d -m u:1234:rwx dir
+touch dir/inherits
+value acl-inherited "$(getfacl -c -p dir/inherits 2>/dev/null | tr '\n' ' ')"
 cd ..

@@ -4,6 +4,7 @@ import { chownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { pjdfstestAssets } from './pjdfstest-assets.js';
 import { runGuest, type GuestResult } from './qemu-guest.js';
 import { startVirtfs } from './virtfs-process.js';
 
@@ -25,7 +26,9 @@ async function runModel(args: string[], asNobody: boolean): Promise<Run> {
   if (asNobody) chownSync(dir, NOBODY, NOBODY);
   const server = await startVirtfs(dir, asNobody ? [...args, '--user', 'nobody'] : args);
   try {
-    const result = await runGuest({ port: server.port, script, mountOptions: ',posixacl', timeoutMs: 8 * 60_000 });
+    // pjdfstest's helper runs a call as any uid: the ACL checks use it.
+    const archives = [pjdfstestAssets().archive];
+    const result = await runGuest({ port: server.port, script, archives, mountOptions: ',posixacl', timeoutMs: 8 * 60_000 });
     return { dir, result, serverLog: '' };
   } finally {
     await server.stop();
@@ -98,6 +101,12 @@ describe('security models through the kernel client', { timeout: 30 * 60_000 }, 
       assert.equal(m('cdev').isCharacterDevice(), true);
       assert.equal(m('cdev').rdev, 0x103);
       assert.equal(m('bdev').isBlockDevice(), true);
+    });
+
+    test('an ACL is enforced for the user it names and no other, and a default ACL is inherited', () => {
+      assert.equal(passthrough.result.values.get('acl-open-1234'), '0');
+      assert.equal(passthrough.result.values.get('acl-open-1235'), 'EACCES');
+      assert.match(passthrough.result.values.get('acl-inherited') ?? '', /user:1234:rwx/);
     });
 
     test('ACLs and trusted.* attributes are the host’s own', () => {
