@@ -1,6 +1,7 @@
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseUserArg } from '../../src/cli/drop-privileges.js';
 import { guestAssets } from './kernel-assets.js';
 import { pjdfstestAssets, pjdfstestTarball } from './pjdfstest-assets.js';
 import { guestScript, parsePjdOutput, type FileResult } from './pjdfstest-guest.js';
@@ -12,7 +13,7 @@ export interface PjdfstestConfig {
   name: string;
   /** Appended to `virtfs serve --listen ...` before the export directory. */
   serverArgs: string[];
-  /** The uid the export directory is given, for a server that drops to that user (`--user`). */
+  /** The uid the export directory is given; by default that of `--user` in serverArgs, if any. */
   exportOwner?: number;
 }
 
@@ -35,6 +36,12 @@ export interface PjdfstestRun {
   serverLog: string;
   kernelPackage: string;
   tarball: string;
+}
+
+/** The uid a server started with `--user USER` runs as: it must own the export. */
+function userOf(serverArgs: string[]): number | undefined {
+  const i = serverArgs.indexOf('--user');
+  return i >= 0 && serverArgs[i + 1] ? parseUserArg(serverArgs[i + 1]!).uid : undefined;
 }
 
 /** Two guests of one CPU each keep both host cores busy (software emulation is CPU-bound). */
@@ -66,7 +73,8 @@ export async function runPjdfstest(config: PjdfstestConfig, opts: { parts?: numb
   const { archive, files } = pjdfstestAssets();
   const { kernelPackage } = guestAssets(); // fetched here, once, not by each guest at once
   const dir = mkdtempSync(join(tmpdir(), 'virtfs-pjdfstest-export-'));
-  if (config.exportOwner !== undefined) chownSync(dir, config.exportOwner, config.exportOwner);
+  const owner = config.exportOwner ?? userOf(config.serverArgs);
+  if (owner !== undefined) chownSync(dir, owner, owner);
   const started = Date.now();
   const server = await startVirtfs(dir, config.serverArgs);
   let parts: PartRun[];
