@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { LocalBackend } from './backend/local/local-backend.js';
+import type { Multidevs } from './backend/local/qid-mapper.js';
 import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
 import { openIdentityPolicy, type IdentityPolicy } from './server/identity-policy.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
@@ -18,6 +19,8 @@ export interface ServeOptions {
   readonly?: boolean;
   /** How guest ownership, modes and special files map onto the host; default passthrough. */
   security?: SecurityOptions;
+  /** Other filesystems mounted inside the export: remap (default), forbid or warn, as QEMU's multidevs. */
+  multidevs?: Multidevs;
   /** Squash, id maps, allow list; default: guest ids are host ids and anyone may attach. */
   identity?: Partial<IdentityPolicy>;
   limits?: Partial<Limits>;
@@ -41,7 +44,13 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   checkLimits(limits);
   const address = parseListenAddress(o.listen ?? DEFAULT_LISTEN);
   const log = o.log ?? pino({ level: 'warn' }, pino.destination(2));
-  const backend = await LocalBackend.open({ root: o.root, model: createSecurityModel(o.security ?? { model: 'passthrough' }) });
+  const backend = await LocalBackend.open({
+    root: o.root,
+    model: createSecurityModel(o.security ?? { model: 'passthrough' }),
+    multidevs: o.multidevs,
+    onMultidevWarning: (dev) =>
+      log.warn({ dev: `${dev >> 8n}:${dev & 0xffn}` }, 'another filesystem is mounted inside the export: qid paths (guest inode numbers) may collide; use --multidevs remap'),
+  });
   const server = new Server({
     backend,
     policy: { readonly: o.readonly ?? false },

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { DEFAULT_DMODE, DEFAULT_FMODE } from '../backend/local/create-model.js';
 import { securityModelNames, type SecurityModelName } from '../backend/local/security-model.js';
+import { multidevsPolicies, type Multidevs } from '../backend/local/qid-mapper.js';
 import { raiseFdLimit } from '../backend/local/sys.js';
 import { startServer } from '../index.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
@@ -91,6 +92,7 @@ interface ServeFlags {
   uidMap: IdRange[];
   gidMap: IdRange[];
   allowUsers?: number[];
+  multidevs: Multidevs;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -133,6 +135,11 @@ export function registerServeCommand(program: Command): void {
     .addOption(new Option('--uid-map <range>', 'GUEST:HOST:COUNT: guest uids GUEST.. are host uids HOST.. (repeatable); unmapped ones act and show as anonymous').default([], 'none').argParser(idRange))
     .addOption(new Option('--gid-map <range>', 'GUEST:HOST:COUNT for gids (repeatable)').default([], 'none').argParser(idRange))
     .addOption(new Option('--allow-users <list>', 'only these guest users (names or uids, comma-separated) may attach; others get EPERM').argParser(userList))
+    .addOption(
+      new Option('--multidevs <policy>', 'other filesystems mounted inside the export: remap (distinct inode numbers), forbid (ENODEV) or warn (raw, may collide)')
+        .choices(multidevsPolicies)
+        .default('remap'),
+    )
     .option('--create', 'create the directory if it does not exist')
     .option('-d, --debug', 'trace every request and reply, one line each, on stderr')
     .action(async (path: string, flags: ServeFlags) => serve(path, flags));
@@ -156,6 +163,7 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
     listen: flags.listen,
     readonly: flags.readonly ?? false,
     security: { model: flags.securityModel, fmode: flags.fmode, dmode: flags.dmode },
+    multidevs: flags.multidevs,
     identity: {
       squash: flags.squash ?? 'none',
       anonUid: flags.anonUid,

@@ -4,6 +4,8 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client } from '../../src/client/client.js';
+import { Errno } from '../../src/protocol/errno.js';
+import type { ServeOptions } from '../../src/index.js';
 import { startFixture, type Fixture } from './server-fixture.js';
 
 // An export that spans several host filesystems: two fresh tmpfs instances number their inodes
@@ -77,4 +79,43 @@ describe('an export spanning several filesystems', { skip: process.getuid?.() !=
     await c.clunk(fid);
     c.close();
   });
+});
+
+/** A fixture whose export holds one tmpfs mount at `t1` (with a file x), served with `opts`. */
+async function withMount(opts: Partial<ServeOptions>, fn: (fx: Fixture) => Promise<void>): Promise<void> {
+  const fx = await startFixture(opts);
+  const at = join(fx.root, 't1');
+  mkdirSync(at);
+  writeFileSync(join(fx.root, 'own'), 'own');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'virtfs-test', at]);
+  writeFileSync(join(at, 'x'), 'x');
+  try {
+    await fn(fx);
+  } finally {
+    await fx.running.close();
+    execFileSync('umount', [at]);
+    await fx.close();
+  }
+}
+
+describe('--multidevs forbid and warn', { skip: process.getuid?.() !== 0 ? 'mounting needs root (CI runs as root)' : false }, () => {
+  test('forbid: a walk into another filesystem stops there with ENODEV; the export’s own objects are served', () =>
+    withMount({ multidevs: 'forbid' }, async (fx) => {
+      const c = await Client.connect(fx.address);
+      const root = await c.attach({ nUname: 0 });
+      await assert.rejects(c.walkPath(root, 't1'), { errno: Errno.ENODEV });
+      await assert.rejects(c.walkPath(root, 't1/x'), { errno: Errno.ENODEV });
+      const { fid } = await c.walkPath(root, 'own');
+      assert.equal((await c.getattr(fid)).size, 3n);
+      c.close();
+    }));
+
+  test('warn: objects of another filesystem keep their raw inode numbers (the unit test checks the one warning)', () =>
+    withMount({ multidevs: 'warn' }, async (fx) => {
+      const c = await Client.connect(fx.address);
+      const root = await c.attach({ nUname: 0 });
+      const { qids } = await c.walkPath(root, 't1/x');
+      assert.equal(qids[1]!.path, statSync(join(fx.root, 't1', 'x'), { bigint: true }).ino);
+      c.close();
+    }));
 });

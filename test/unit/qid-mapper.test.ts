@@ -67,3 +67,20 @@ test('qid.version changes with mtime nanoseconds and with size, and is never 0',
   assert.notEqual(qidVersion(1001n, 1n, 10n), v);
   fc.assert(fc.property(fc.bigInt({ min: 0n, max: 2n ** 40n }), fc.bigInt({ min: 0n, max: 999_999_999n }), fc.bigInt({ min: 0n, max: 2n ** 50n }), (s, ns, size) => qidVersion(s, ns, size) !== 0));
 });
+
+test('multidevs forbid bars objects of other filesystems; remap and warn allow them', () => {
+  assert.equal(new QidMapper(1n, 'forbid').allows(1n), true);
+  assert.equal(new QidMapper(1n, 'forbid').allows(2n), false);
+  assert.equal(new QidMapper(1n, 'remap').allows(2n), true);
+  assert.equal(new QidMapper(1n, 'warn').allows(2n), true);
+});
+
+test('multidevs warn keeps raw inode numbers and tells each other filesystem once', () => {
+  const told: bigint[] = [];
+  const m = new QidMapper(1n, 'warn', (dev) => told.push(dev));
+  assert.equal(m.path(2n, 42n), 42n);
+  assert.equal(m.path(2n, 43n), 43n);
+  assert.equal(m.path(3n, 42n), 42n);
+  assert.equal(m.path(1n, 42n), 42n);
+  assert.deepEqual(told, [2n, 3n]);
+});

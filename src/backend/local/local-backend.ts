@@ -7,7 +7,7 @@ import { LocalNode, LocalOpenFile } from './local-node.js';
 import { checkComponent, checkExistingName, checkNewName, isDotDot } from './names.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
-import { QidMapper } from './qid-mapper.js';
+import { QidMapper, type Multidevs } from './qid-mapper.js';
 import type { SecurityModel } from './security-model.js';
 import * as sys from './sys.js';
 import { StatIndex as S, type RawStat } from './sys.js';
@@ -18,6 +18,10 @@ export interface LocalBackendOptions {
   /** The exported directory. */
   root: string;
   model: SecurityModel;
+  /** Other filesystems mounted inside the export: remap (default), forbid or warn, as QEMU's multidevs. */
+  multidevs?: Multidevs;
+  /** Told once for each other filesystem met under `warn`. */
+  onMultidevWarning?: (dev: bigint) => void;
 }
 
 /**
@@ -41,7 +45,7 @@ export class LocalBackend implements Backend {
     process.umask(0);
     const model = options.model;
     const [fd, stat] = await sys.openRoot(Buffer.from(options.root), model.meta);
-    const qids = new QidMapper(stat[S.dev]!);
+    const qids = new QidMapper(stat[S.dev]!, options.multidevs, options.onMultidevWarning);
     const root = makeNode(qids, model, fd, stat);
     const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
     return new LocalBackend(root, rootPath, qids, model);
@@ -80,14 +84,18 @@ export class LocalBackend implements Backend {
         let j = i;
         while (j < names.length && !isDotDot(names[j]!)) checkComponent(names[j++]!);
         const run = await sys.walk(cur.fd, names.slice(i, j), this.model.meta);
-        for (let k = 0; k < run.fds.length - 1; k++) sys.close(run.fds[k]!).catch(() => {});
-        for (const st of run.stats) qids.push(this.qidOf(st));
-        if (run.fds.length > 0) {
-          const last = run.fds.length - 1;
+        // Under --multidevs forbid the walk stops where it would enter another filesystem.
+        let reached = run.fds.length;
+        let errno = run.errno;
+        const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
+        if (barred >= 0) [reached, errno] = [barred, Errno.ENODEV];
+        for (let k = 0; k < run.fds.length; k++) if (k !== reached - 1) sys.close(run.fds[k]!).catch(() => {});
+        for (const st of run.stats.slice(0, reached)) qids.push(this.qidOf(st));
+        if (reached > 0) {
           cur.release();
-          cur = this.nodeOf(run.fds[last]!, run.stats[last]!);
+          cur = this.nodeOf(run.fds[reached - 1]!, run.stats[reached - 1]!);
         }
-        if (run.errno !== 0) throw new P9Error(run.errno);
+        if (errno !== 0) throw new P9Error(errno);
         i = j;
       }
       return { qids, node: cur, error: null };

@@ -23,11 +23,30 @@ export class QidMapper {
   private readonly devices = new Map<bigint, number>();
   private readonly overflow = new Map<string, bigint>();
   private nextOverflow = 1n;
+  private readonly warned = new Set<bigint>();
 
-  constructor(private readonly rootDev: bigint) {}
+  constructor(
+    private readonly rootDev: bigint,
+    /** QEMU's multidevs: remap (above), forbid (other filesystems are ENODEV), warn (raw inode numbers, which may collide). */
+    private readonly multidevs: Multidevs = 'remap',
+    /** Told once per other filesystem met under `warn`. */
+    private readonly onWarn: (dev: bigint) => void = () => {},
+  ) {}
+
+  /** False for an object on another filesystem under `forbid`: the walk to it fails with ENODEV. */
+  allows(dev: bigint): boolean {
+    return this.multidevs !== 'forbid' || dev === this.rootDev;
+  }
 
   path(dev: bigint, ino: bigint): bigint {
     if (dev === this.rootDev && ino < HIGH) return ino;
+    if (this.multidevs === 'warn') {
+      if (dev !== this.rootDev && !this.warned.has(dev)) {
+        this.warned.add(dev);
+        this.onWarn(dev);
+      }
+      return ino;
+    }
     let index = this.devices.get(dev);
     if (index === undefined && this.devices.size < MAX_DEVICE_INDEX) {
       index = this.devices.size + 1;
@@ -47,6 +66,9 @@ export class QidMapper {
     return { type: qidType(mode), version: qidVersion(mtimeSec, mtimeNsec, size), path: this.path(dev, ino) };
   }
 }
+
+export const multidevsPolicies = ['remap', 'forbid', 'warn'] as const;
+export type Multidevs = (typeof multidevsPolicies)[number];
 
 export function qidType(mode: number): number {
   const fmt = mode & S_IFMT;
