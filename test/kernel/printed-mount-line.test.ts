@@ -26,7 +26,7 @@ test('`npm start` serves ./share, and a QEMU guest on user networking mounts it 
     assert.equal(result.mounted, true, result.console.split('\n').slice(-20).join('\n'));
     assert.equal(result.checks.get('listed')?.ok, true);
     assert.equal(result.checks.get('umount')?.ok, true);
-    assert.ok(server.stdout().includes(`serving ${share} (read-write)`), server.stdout());
+    assert.ok(server.stdout().includes(`serving ${share} (read-write, passthrough)`), server.stdout());
     assert.equal(readFileSync(join(share, name), 'utf8'), 'from the guest\n');
   } finally {
     rmSync(hadShare ? join(share, name) : share, { recursive: true, force: true });
