@@ -1,5 +1,5 @@
 import type { Credentials } from '../backend.js';
-import type { MetaPrefix, RawStat } from './sys.js';
+import type { MetaSource, RawStat } from './sys.js';
 
 /** What the guest sees of a host object: its type and permission bits, owner and device number. */
 export interface GuestView {
@@ -25,7 +25,7 @@ export interface SecurityModel {
   /** Guest ids are host ids (passthrough, none): confining a user means acting as it on the host. */
   readonly hostIds: boolean;
   /** Metadata the addon reads along with every stat (mapped-xattr), so getattr and walk stay one hop. */
-  readonly meta: MetaPrefix;
+  readonly meta: MetaSource;
   /** The guest's view of a stat taken with {@link meta}. */
   view(st: RawStat): GuestView;
   /** Create and open a new regular file (O_EXCL); resolves its open descriptor. */
