@@ -206,7 +206,7 @@ export class LocalBackend implements Backend {
       mode: view.mode,
       uid: view.uid,
       gid: view.gid,
-      nlink: st[S.nlink]!,
+      nlink: view.nlink,
       rdev: view.rdev,
       size: st[S.size]!,
       blksize: st[S.blksize]!,

@@ -30,7 +30,11 @@ export class MappedFileModel extends MappedXattrModel {
   /** An object unlinked while held has no file any more: its metadata was kept in memory. */
   override async stat(target: ModelTarget, fd = target.fd): Promise<RawStat> {
     const st = await sys.fstat(fd, this.meta, target.kept ? null : target.at);
-    if (target.kept) st.set(target.kept, S.metaFound);
+    if (target.kept) {
+      const dir = st[S.metaFound]! & MetaFound.dir;
+      st.set(target.kept, S.metaFound);
+      st[S.metaFound] = (st[S.metaFound]! & ~MetaFound.dir) | dir;
+    }
     return st;
   }
 

@@ -21,7 +21,7 @@ export class PassthroughModel implements SecurityModel {
   }
 
   view(st: RawStat): GuestView {
-    return { mode: Number(st[S.mode]), uid: Number(st[S.uid]), gid: Number(st[S.gid]), rdev: st[S.rdev]! };
+    return { mode: Number(st[S.mode]), uid: Number(st[S.uid]), gid: Number(st[S.gid]), rdev: st[S.rdev]!, nlink: st[S.nlink]! };
   }
 
   createFile(dirFd: number, name: Buffer, hostFlags: number, mode: number, cred: Credentials): Promise<number> {

@@ -8,6 +8,7 @@ export interface GuestView {
   uid: number;
   gid: number;
   rdev: bigint;
+  nlink: bigint;
 }
 
 export const securityModelNames = ['passthrough', 'mapped-xattr', 'mapped-file', 'none'] as const;

@@ -38,7 +38,7 @@ export const StatIndex = {
   ctimeNsec: 15,
   btimeSec: 16,
   btimeNsec: 17,
-  /** Mapped models' metadata read with the stat (see {@link MetaSource}): bits 0..3 = uid, gid, mode, rdev found. */
+  /** Mapped models' metadata read with the stat (see {@link MetaSource}): bits 0..3 = uid, gid, mode, rdev found; see {@link MetaFound}. */
   metaFound: 18,
   metaUid: 19,
   metaGid: 20,
@@ -69,7 +69,7 @@ export interface MetaAt {
 }
 
 /** Bits of StatIndex.metaFound. */
-export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n } as const;
+export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n, /** a directory with a {@link MetaFiles} directory in it */ dir: 16n } as const;
 
 /** Indexes into the fstatfs() result. fsid is val[0] | val[1] << 32. */
 export const StatfsIndex = {
