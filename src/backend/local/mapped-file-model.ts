@@ -17,8 +17,9 @@ const S_IFMT = 0o170000;
  * the metadata along. Where there is none the host's stat shows through.
  *
  * Extended attributes are kept as in virtfs's mapped-xattr (ACLs, security.* and trusted.* under
- * user.virtfs.*). QEMU's mapped-file passes them through to the host instead, where the host
- * kernel would enforce guest ACLs naming guest ids on the server's own files: virtfs differs there.
+ * user.virtfs.*, out of the guest's reach). QEMU's mapped-file passes them through to the host
+ * file instead, where the host kernel would enforce guest ACLs naming guest ids on the server's
+ * own files, and lets the guest set user.virtfs.*: virtfs differs there.
  */
 export class MappedFileModel extends MappedXattrModel {
   override readonly name: SecurityModelName = 'mapped-file';
