@@ -97,6 +97,20 @@ describe('mapped-file', () => {
     assert.equal(lstatSync(p('ch')).mode, 0o100640);
   });
 
+  test('chmod and chown change the host object’s ctime, as they would the guest’s', async () => {
+    const d = await dir();
+    await c.create(d, 'ct', O.RDWR, 0o600, 0);
+    const { fid } = await c.walk(root, ['ct']);
+    const before = lstatSync(p('ct'), { bigint: true }).ctimeNs;
+    await new Promise((r) => setTimeout(r, 20));
+    await c.setattr(fid, { valid: V.MODE, mode: 0o644 });
+    const afterChmod = lstatSync(p('ct'), { bigint: true }).ctimeNs;
+    assert.ok(afterChmod > before);
+    await new Promise((r) => setTimeout(r, 20));
+    await c.setattr(fid, { valid: V.UID, uid: 5 });
+    assert.ok(lstatSync(p('ct'), { bigint: true }).ctimeNs > afterChmod);
+  });
+
   test('ids past 2^31 are written as QEMU’s int prints them, and read back whole', async () => {
     const d = await dir();
     await c.create(d, 'big', O.RDWR, 0o600, 0);

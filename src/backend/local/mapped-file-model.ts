@@ -90,8 +90,17 @@ export class MappedFileModel extends MappedXattrModel {
     return this.update(target, change);
   }
 
-  /** Read, change and rewrite the fields, keeping those not changed (QEMU's local_set_mapped_file_attrat). */
+  /**
+   * Read, change and rewrite the fields, keeping those not changed (QEMU's
+   * local_set_mapped_file_attrat). The object's own ctime changes too, as a chmod or chown's does
+   * (writing its metadata file alone does not touch it; QEMU's leaves it as it was).
+   */
   private async update(target: ModelTarget, change: Partial<MetaFields>): Promise<void> {
+    await this.rewrite(target, change);
+    await sys.fchown(target.fd, -1, -1);
+  }
+
+  private async rewrite(target: ModelTarget, change: Partial<MetaFields>): Promise<void> {
     if (target.kept) return keep(target.kept, change);
     if (!target.at) throw new P9Error(Errno.EOPNOTSUPP, 'the directory entry holding this object\'s metadata is not known');
     const st = await sys.fstat(target.fd, this.meta, target.at);
