@@ -71,6 +71,8 @@ struct job {
 
   /* options shared by several calls */
   char *meta;                           /* stat: also read PREFIX{uid,gid,mode,rdev} xattrs */
+  char *meta_dir, *meta_root;           /* ...or the text files DIR/<meta_dir>/NAME, ROOT/<meta_root> */
+  int meta_at;                          /* fstat: the directory holding the metadata (-1: none) */
   bool as_cred;                         /* create as cuid/cgid (per-thread fsuid/fsgid) */
   bool confined;                        /* ...and without any capability, as an ordinary process */
   uint32_t cuid, cgid;
@@ -121,7 +123,7 @@ static job *job_new(const char *op, void (*exec)(job *), napi_value (*done)(napi
   j->op = op;
   j->exec = exec;
   j->done = done;
-  j->fd = j->fd2 = -1;
+  j->fd = j->fd2 = j->meta_at = -1;
   if (ambient_set) {
     j->as_cred = j->confined = true;
     j->cuid = ambient_uid;
@@ -141,6 +143,8 @@ static void job_free(napi_env env, job *j) {
   free(j->stats);
   free(j->out);
   free(j->meta);
+  free(j->meta_dir);
+  free(j->meta_root);
   free(j);
 }
 
@@ -355,11 +359,20 @@ static bool arg_buffer(napi_env env, napi_value vbuf, job *j) {
   return napi_create_reference(env, vbuf, 1, &j->bufref) == napi_ok;
 }
 
-/* Optional: the xattr prefix of a mapped model's metadata, read with every stat (fill_meta). */
+/* Optional: where a mapped model keeps its metadata, read with every stat: an xattr prefix
+ * (fill_meta_xattr), or {dir, root}, the names of its metadata files (fill_meta_file). */
 static bool arg_meta(napi_env env, napi_value v, job *j) {
   napi_valuetype t;
+  bool is = false;
   if (napi_typeof(env, v, &t) != napi_ok) return false;
-  return t == napi_undefined || t == napi_null || arg_name(env, v, j, &j->meta);
+  if (t == napi_undefined || t == napi_null) return true;
+  if (napi_is_typedarray(env, v, &is) != napi_ok) return false;
+  if (is) return arg_name(env, v, j, &j->meta);
+  napi_value dir, root;
+  if (t != napi_object || napi_get_named_property(env, v, "dir", &dir) != napi_ok ||
+      napi_get_named_property(env, v, "root", &root) != napi_ok)
+    return type_error(env, "expected an xattr prefix or {dir, root}");
+  return arg_component(env, dir, j, &j->meta_dir) && arg_component(env, root, j, &j->meta_root);
 }
 
 /* Optional uid, gid: create the object as that user (exec_as). */
@@ -419,17 +432,18 @@ static napi_value done_fd(napi_env env, job *j) {
 
 static void proc_path(char out[32], int fd) { snprintf(out, 32, "/proc/self/fd/%d", fd); }
 
+static const char *const meta_field[4] = {"uid", "gid", "mode", "rdev"};
+
 /* The mapped security models keep the guest's view of an object in xattrs (QEMU's format:
  * u32 LE uid, gid, mode; u64 LE rdev). Read them with the stat, in the same thread-pool hop:
  * s[18] has bit 0..3 set for each of uid, gid, mode, rdev found, their values in s[19..22].
  * Host symlinks are skipped: the magic link would lead through them. */
-static void fill_meta(int fd, const char *prefix, uint64_t *s) {
-  static const char *const field[4] = {"uid", "gid", "mode", "rdev"};
+static void fill_meta_xattr(int fd, const char *prefix, uint64_t *s) {
   char p[32], name[64];
   proc_path(p, fd);
   for (int i = 0; i < 4; i++) {
     unsigned char v[8] = {0};
-    snprintf(name, sizeof name, "%s%s", prefix, field[i]);
+    snprintf(name, sizeof name, "%s%s", prefix, meta_field[i]);
     ssize_t n = getxattr(p, name, v, i == 3 ? 8 : 4);
     if (n <= 0) continue;
     uint64_t x = 0;
@@ -439,8 +453,61 @@ static void fill_meta(int fd, const char *prefix, uint64_t *s) {
   }
 }
 
-/* statx works on O_PATH fds and gives btime; see the layout in sys.ts. */
-static int fill_stat(int fd, uint64_t *s, const char *meta) {
+/* Open a regular file below dirfd for reading without following a symlink or opening a device
+ * or fifo: O_PATH first, checked, then reopened through the magic link. -1 if none. */
+static int open_plain_file(int dirfd, const char *name) {
+  struct stat st;
+  char p[32];
+  int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), fd = -1;
+  if (pfd < 0) return -1;
+  if (fstat(pfd, &st) == 0 && S_ISREG(st.st_mode)) {
+    proc_path(p, pfd);
+    fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  }
+  close(pfd);
+  return fd;
+}
+
+/* QEMU's mapped-file model keeps the same fields as text ("virtfs.uid=N" lines, decimal, as
+ * QEMU's %d prints them) in AT/DIR/NAME, or AT/ROOT for the export root (name NULL); read into
+ * the same slots as fill_meta_xattr. Negative numbers are QEMU's int printing of 32-bit values.
+ * Each component is opened relative to a directory fd with O_NOFOLLOW. */
+static void fill_meta_file(int at, const char *dir, const char *root, const char *name, uint64_t *s) {
+  int fd;
+  if (name) {
+    int mdir = openat(at, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (mdir < 0) return;
+    fd = open_plain_file(mdir, name);
+    close(mdir);
+  } else {
+    fd = open_plain_file(at, root);
+  }
+  if (fd < 0) return;
+  char buf[1024];
+  ssize_t n;
+  do n = pread(fd, buf, sizeof buf - 1, 0);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  for (char *line = buf, *next; line; line = next) {
+    if ((next = strchr(line, '\n'))) *next++ = 0;
+    if (strncmp(line, "virtfs.", 7)) continue;
+    for (int i = 0; i < 4; i++) {
+      size_t l = strlen(meta_field[i]);
+      if (strncmp(line + 7, meta_field[i], l) || line[7 + l] != '=') continue;
+      long long v = strtoll(line + 8 + l, NULL, 10);
+      s[18] |= 1u << i;
+      s[19 + i] = v < 0 ? (uint32_t)v : (uint64_t)v;
+    }
+  }
+}
+
+/* statx works on O_PATH fds and gives btime; see the layout in sys.ts. The job's metadata of the
+ * object is read along: xattrs of fd itself, or the metadata file of entry NAME of directory AT
+ * (the root's own when NAME is NULL; none for "." and "..", whose names say nothing). */
+static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
+  const char *meta = j->meta;
   struct statx x;
   if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
             STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
@@ -461,7 +528,13 @@ static int fill_stat(int fd, uint64_t *s, const char *meta) {
   bool bt = x.stx_mask & STATX_BTIME;
   s[16] = bt ? (uint64_t)x.stx_btime.tv_sec : 0, s[17] = bt ? x.stx_btime.tv_nsec : 0;
   s[18] = s[19] = s[20] = s[21] = s[22] = 0;
-  if (meta && !S_ISLNK(x.stx_mode)) fill_meta(fd, meta, s);
+  if (meta && !S_ISLNK(x.stx_mode)) fill_meta_xattr(fd, meta, s);
+  if (j->meta_dir && at >= 0 && !(name && (!strcmp(name, ".") || !strcmp(name, ".."))))
+    fill_meta_file(at, j->meta_dir, j->meta_root, name, s);
+  /* bit 4: a directory holding a metadata directory (which counts in its link count) */
+  struct stat md;
+  if (j->meta_dir && S_ISDIR(x.stx_mode) && fstatat(fd, j->meta_dir, &md, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(md.st_mode))
+    s[18] |= 16;
   return 0;
 }
 
@@ -472,9 +545,10 @@ static int reserve_fds(job *j, uint32_t n) {
   return j->fds && j->stats ? 0 : ENOMEM;
 }
 
-/* Record a freshly opened fd (and stat it if stats were reserved). */
-static int keep_fd(job *j, int fd) {
-  int err = j->stats ? fill_stat(fd, j->stats + j->nfds * NSTAT, j->meta) : 0;
+/* Record a freshly opened fd (and stat it if stats were reserved, with the metadata found at
+ * AT/NAME, see fill_stat). */
+static int keep_fd(job *j, int fd, int at, const char *name) {
+  int err = j->stats ? fill_stat(j, fd, j->stats + j->nfds * NSTAT, at, name) : 0;
   if (err) {
     close(fd);
     return err;
@@ -490,7 +564,7 @@ static int keep_fd(job *j, int fd) {
 static void do_open_path(job *j) {
   if ((j->err = reserve_fds(j, 1))) return;
   int fd = openat(j->fd, j->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  j->err = fd < 0 ? errno : keep_fd(j, fd);
+  j->err = fd < 0 ? errno : keep_fd(j, fd, j->fd, j->name);
 }
 
 static napi_value js_open_path(napi_env env, napi_callback_info info) {
@@ -516,7 +590,7 @@ static void do_walk(job *j) {
       return;
     }
     int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-    int err = fd < 0 ? errno : keep_fd(j, fd);
+    int err = fd < 0 ? errno : keep_fd(j, fd, dir, name);
     if (err) {
       j->ret = err;
       return;
@@ -582,7 +656,7 @@ static napi_value js_walk(napi_env env, napi_callback_info info) {
 static void do_open_root(job *j) {
   if ((j->err = reserve_fds(j, 1))) return;
   int fd = open(j->name, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  j->err = fd < 0 ? errno : keep_fd(j, fd);
+  j->err = fd < 0 ? errno : keep_fd(j, fd, fd, NULL);
 }
 
 static napi_value js_open_root(napi_env env, napi_callback_info info) {
@@ -594,15 +668,20 @@ static napi_value js_open_root(napi_env env, napi_callback_info info) {
 
 static void do_fstat(job *j) {
   if (!(j->stats = malloc(NSTAT * sizeof *j->stats))) j->err = ENOMEM;
-  else j->err = fill_stat(j->fd, j->stats, j->meta);
+  else j->err = fill_stat(j, j->fd, j->stats, j->meta_at, j->name);
 }
 
 static napi_value done_stat(napi_env env, job *j) { return u64_array(env, j->stats, NSTAT); }
 
+/* fstat(fd, meta, at?, name?): by-name metadata is read from AT (entry NAME, or the root's own). */
 static napi_value js_fstat(napi_env env, napi_callback_info info) {
-  ARGS(2);
+  ARGS(4);
   job *j = job_new("statx", do_fstat, done_stat);
-  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_meta(env, argv[1], j)) return job_abort(env, j);
+  napi_valuetype t1, t2;
+  if (!j || !arg_i32(env, argv[0], &j->fd) || !arg_meta(env, argv[1], j) || napi_typeof(env, argv[2], &t1) != napi_ok ||
+      napi_typeof(env, argv[3], &t2) != napi_ok || (t1 != napi_undefined && !arg_i32(env, argv[2], &j->meta_at)) ||
+      (t2 != napi_undefined && !arg_component(env, argv[3], j, &j->name)))
+    return job_abort(env, j);
   return job_start(env, j);
 }
 
@@ -614,7 +693,7 @@ static void do_reopen(job *j) {
   /* O_NOFOLLOW would refuse the magic link itself (ELOOP); O_CREAT/O_EXCL are
    * meaningless for an object that exists. */
   int fd = open(p, (j->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
-  j->err = fd < 0 ? errno : keep_fd(j, fd);
+  j->err = fd < 0 ? errno : keep_fd(j, fd, -1, NULL);
 }
 
 static napi_value js_reopen(napi_env env, napi_callback_info info) {
@@ -627,7 +706,7 @@ static napi_value js_reopen(napi_env env, napi_callback_info info) {
 static void do_openat(job *j) {
   if ((j->err = reserve_fds(j, 1))) return;
   int fd = openat(j->fd, j->name, j->flags | O_CLOEXEC | O_NOFOLLOW, (mode_t)j->mode);
-  j->err = fd < 0 ? errno : keep_fd(j, fd);
+  j->err = fd < 0 ? errno : keep_fd(j, fd, -1, NULL);
 }
 
 static napi_value js_openat(napi_env env, napi_callback_info info) {

@@ -120,12 +120,12 @@ export function registerServeCommand(program: Command): void {
         .argParser(integer(1, 65535)),
     )
     .addOption(
-      new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped) or none')
+      new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
         .default('passthrough' as SecurityModelName)
         .argParser(securityModel),
     )
-    .addOption(new Option('--fmode <mode>', 'host mode of files the mapped model creates').default(DEFAULT_FMODE, '0600').argParser(mode))
-    .addOption(new Option('--dmode <mode>', 'host mode of directories the mapped model creates').default(DEFAULT_DMODE, '0700').argParser(mode))
+    .addOption(new Option('--fmode <mode>', 'host mode of files the mapped models create').default(DEFAULT_FMODE, '0600').argParser(mode))
+    .addOption(new Option('--dmode <mode>', 'host mode of directories the mapped models create').default(DEFAULT_DMODE, '0700').argParser(mode))
     .addOption(
       new Option('--user <user[:group]>', 'started as root: open the export and listen, then run as this user (name or number)').argParser(userArg),
     )

@@ -56,7 +56,7 @@ describe('virtfs serve: options and errors', () => {
   });
 
   test('an unknown security model, a bad mode or an unknown user is one clear line', async () => {
-    await failsWith(['serve', '--security-model', 'mapped-file', dir], /^virtfs: .*"mapped-file" is not one of passthrough, mapped-xattr, none \(or mapped\).*\(see --help\)$/);
+    await failsWith(['serve', '--security-model', 'mapped-dir', dir], /^virtfs: .*"mapped-dir" is not one of passthrough, mapped-xattr, mapped-file, none \(or mapped\).*\(see --help\)$/);
     await failsWith(['serve', '--fmode', '0999', dir], /^virtfs: .*"0999" is not an octal mode such as 0600.*$/);
     await failsWith(['serve', '--user', 'no-such-user-here', dir], /^virtfs: .*no user named "no-such-user-here".*$/);
   });

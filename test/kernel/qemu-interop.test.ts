@@ -1,26 +1,29 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runGuest, type GuestResult } from './qemu-guest.js';
 import { startVirtfs } from './virtfs-process.js';
 
-// A tree made through QEMU's own 9p server (mapped-xattr) is served by virtfs with identical
-// stat for every object, and a tree made through virtfs is served identically by QEMU: the two
-// share one on-disk format. QEMU's server runs inside the guest's emulator as a virtio device.
+// A tree made through QEMU's own 9p server is served by virtfs with identical stat for every
+// object, and a tree made through virtfs is served identically by QEMU, in each mapped model: the
+// two share one on-disk format. QEMU's server runs inside the guest's emulator as a virtio device.
 const make = readFileSync(new URL('../../../test/kernel/models.sh', import.meta.url), 'utf8');
 const statTree = readFileSync(new URL('../../../test/kernel/stat-tree.sh', import.meta.url), 'utf8');
 
-function qemuServerArgs(dir: string): { qemuArgs: string[]; mountCommand: string } {
+type Model = 'mapped-xattr' | 'mapped-file';
+
+function qemuServerArgs(dir: string, model: Model): { qemuArgs: string[]; mountCommand: string } {
   return {
-    qemuArgs: ['-fsdev', `local,id=fs0,path=${dir},security_model=mapped-xattr`, '-device', 'virtio-9p-pci,fsdev=fs0,mount_tag=share'],
+    qemuArgs: ['-fsdev', `local,id=fs0,path=${dir},security_model=${model}`, '-device', 'virtio-9p-pci,fsdev=fs0,mount_tag=share'],
     mountCommand: 'mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,posixacl share /mnt',
   };
 }
 
-async function throughVirtfs(dir: string, script: string): Promise<GuestResult> {
-  const server = await startVirtfs(dir, ['--security-model', 'mapped-xattr']);
+async function throughVirtfs(dir: string, model: Model, script: string): Promise<GuestResult> {
+  const server = await startVirtfs(dir, ['--security-model', model]);
   try {
     return await runGuest({ port: server.port, script, mountOptions: ',posixacl', timeoutMs: 6 * 60_000 });
   } finally {
@@ -28,14 +31,50 @@ async function throughVirtfs(dir: string, script: string): Promise<GuestResult> 
   }
 }
 
-function throughQemu(dir: string, script: string): Promise<GuestResult> {
-  return runGuest({ port: 0, script, timeoutMs: 6 * 60_000, ...qemuServerArgs(dir) });
+function throughQemu(dir: string, model: Model, script: string): Promise<GuestResult> {
+  return runGuest({ port: 0, script, timeoutMs: 6 * 60_000, ...qemuServerArgs(dir, model) });
 }
 
 function tree(r: GuestResult): Record<string, string> {
   const tail = r.console.split('\n').slice(-30).join('\n');
   assert.equal(r.finished, true, `guest did not finish:\n${tail}`);
   return Object.fromEntries([...r.values].filter(([k]) => /^(tree|acl|xattrs):/.test(k)));
+}
+
+/**
+ * The same, less ACLs, trusted.* and user.virtfs.*: QEMU's mapped-file passes xattrs through to
+ * the host file itself (where the host kernel would enforce a guest's ACL on the server's files,
+ * and the guest may read and set user.virtfs.*), virtfs keeps them as in mapped-xattr (ACLs and
+ * trusted.* under user.virtfs., which the guest cannot reach), so neither sees the other's.
+ */
+function treeBothKeep(r: GuestResult): Record<string, string> {
+  const t = tree(r);
+  for (const k of Object.keys(t)) {
+    if (k.startsWith('acl:')) delete t[k];
+    else if (k.startsWith('xattrs:')) t[k] = t[k]!.split(' ').filter((x) => !/^(trusted\.|system\.posix_acl_|user\.virtfs\.)/.test(x)).join(' ');
+  }
+  return t;
+}
+
+/**
+ * QEMU counts a directory's hidden .virtfs_metadata among its links; virtfs does not, so that the
+ * guest sees what passthrough shows. This is QEMU's count as virtfs gives it.
+ */
+function lessMetaDirLinks(t: Record<string, string>, hostDir: string): Record<string, string> {
+  for (const k of Object.keys(t)) {
+    if (k.startsWith('tree:') && existsSync(join(hostDir, k.slice('tree:'.length), '.virtfs_metadata'))) {
+      t[k] = t[k]!.replace(/ (\d+)$/, (_, n: string) => ` ${Number(n) - 1}`);
+    }
+  }
+  return t;
+}
+
+function hostXattr(path: string, name: string): Buffer | null {
+  try {
+    return execFileSync('getfattr', ['-h', '--only-values', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -48,41 +87,69 @@ function treeQemuCanHold(r: GuestResult): Record<string, string> {
   return t;
 }
 
-describe('interoperability with QEMU’s mapped-xattr format', { timeout: 30 * 60_000 }, () => {
-  const dirs: string[] = [];
-  let qemuMade: { made: GuestResult; byQemu: GuestResult; byVirtfs: GuestResult };
-  let virtfsMade: { made: GuestResult; byVirtfs: GuestResult; byQemu: GuestResult };
+for (const model of ['mapped-xattr', 'mapped-file'] as const) {
+  // What both servers keep alike: everything in mapped-xattr; all but xattrs in mapped-file.
+  const alike = model === 'mapped-xattr' ? treeQemuCanHold : treeBothKeep;
+  const comparable = model === 'mapped-xattr' ? tree : treeBothKeep;
+  const qemuView = (r: GuestResult, hostDir: string) => (model === 'mapped-xattr' ? tree(r) : lessMetaDirLinks(treeBothKeep(r), hostDir));
+  const but = model === 'mapped-xattr' ? 'the trusted.* attributes QEMU refuses' : 'xattrs: QEMU passes them through to the host file';
 
-  before(async () => {
-    const a = mkdtempSync(join(tmpdir(), 'virtfs-interop-'));
-    const b = mkdtempSync(join(tmpdir(), 'virtfs-interop-'));
-    dirs.push(a, b);
-    const madeA = await throughQemu(a, make);
-    qemuMade = { made: madeA, byQemu: await throughQemu(a, statTree), byVirtfs: await throughVirtfs(a, statTree) };
-    const madeB = await throughVirtfs(b, make);
-    virtfsMade = { made: madeB, byVirtfs: await throughVirtfs(b, statTree), byQemu: await throughQemu(b, statTree) };
-  });
+  describe(`interoperability with QEMU’s ${model} format`, { timeout: 30 * 60_000 }, () => {
+    const dirs: string[] = [];
+    let qemuMade: { made: GuestResult; byQemu: GuestResult; byVirtfs: GuestResult };
+    let virtfsMade: { made: GuestResult; byVirtfs: GuestResult; byQemu: GuestResult };
 
-  after(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+    before(async () => {
+      const a = mkdtempSync(join(tmpdir(), 'virtfs-interop-'));
+      const b = mkdtempSync(join(tmpdir(), 'virtfs-interop-'));
+      dirs.push(a, b);
+      const madeA = await throughQemu(a, model, make);
+      qemuMade = { made: madeA, byQemu: await throughQemu(a, model, statTree), byVirtfs: await throughVirtfs(a, model, statTree) };
+      const madeB = await throughVirtfs(b, model, make);
+      virtfsMade = { made: madeB, byVirtfs: await throughVirtfs(b, model, statTree), byQemu: await throughQemu(b, model, statTree) };
+    });
 
-  test('QEMU’s server made the whole tree', () => {
-    assert.equal(qemuMade.made.finished, true, qemuMade.made.console.slice(-2000));
-    assert.ok(Object.keys(tree(qemuMade.byQemu)).length > 30);
-  });
+    after(() => {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
 
-  test('virtfs shows a tree QEMU made exactly as QEMU shows it: type, mode, owner, rdev, size, links, targets, ACLs, xattrs', () => {
-    assert.deepEqual(tree(qemuMade.byVirtfs), tree(qemuMade.byQemu));
-  });
+    test('QEMU’s server made the whole tree', () => {
+      assert.equal(qemuMade.made.finished, true, qemuMade.made.console.slice(-2000));
+      assert.ok(Object.keys(tree(qemuMade.byQemu)).length > 30);
+    });
 
-  test('QEMU shows a tree virtfs made exactly as virtfs shows it (but the trusted.* attributes QEMU hides)', () => {
-    assert.equal(virtfsMade.made.finished, true, virtfsMade.made.console.slice(-2000));
-    assert.deepEqual(tree(virtfsMade.byQemu), treeQemuCanHold(virtfsMade.byVirtfs));
-    assert.match(tree(virtfsMade.byVirtfs)['xattrs:m/dir']!, /trusted\.overlay\.opaque="y"/);
-  });
+    test(`virtfs shows a tree QEMU made exactly as QEMU shows it: type, mode, owner, rdev, size, links, targets${model === 'mapped-xattr' ? ', ACLs, xattrs' : ''}`, () => {
+      assert.deepEqual(comparable(qemuMade.byVirtfs), qemuView(qemuMade.byQemu, dirs[0]!));
+    });
 
-  test('both servers made the same tree (but the trusted.* attributes QEMU refuses)', () => {
-    assert.deepEqual(treeQemuCanHold(virtfsMade.byVirtfs), tree(qemuMade.byQemu));
+    test(`QEMU shows a tree virtfs made exactly as virtfs shows it (but ${but})`, () => {
+      assert.equal(virtfsMade.made.finished, true, virtfsMade.made.console.slice(-2000));
+      assert.deepEqual(qemuView(virtfsMade.byQemu, dirs[1]!), alike(virtfsMade.byVirtfs));
+      assert.match(tree(virtfsMade.byVirtfs)['xattrs:m/dir']!, /trusted\.overlay\.opaque="y"/);
+    });
+
+    test(`both servers made the same tree (but ${but})`, () => {
+      assert.deepEqual(alike(virtfsMade.byVirtfs), qemuView(qemuMade.byQemu, dirs[0]!));
+    });
+
+    if (model === 'mapped-file') {
+      test('where the two differ: QEMU puts a guest’s ACL on the host file, virtfs under user.virtfs.', () => {
+        const [a, b] = dirs;
+        assert.ok(hostXattr(join(a!, 'm', 'file'), 'system.posix_acl_access'));
+        assert.equal(hostXattr(join(b!, 'm', 'file'), 'system.posix_acl_access'), null);
+        assert.ok(hostXattr(join(b!, 'm', 'file'), 'user.virtfs.system.posix_acl_access'));
+      });
+
+      test('where the two differ: QEMU lets the guest set user.virtfs.*, virtfs keeps it the server’s', () => {
+        assert.match(qemuMade.made.values.get('set-server-meta') ?? '', /allowed/);
+        assert.doesNotMatch(virtfsMade.made.values.get('set-server-meta') ?? '', /allowed/);
+      });
+
+      test('where the two differ: QEMU counts a directory’s .virtfs_metadata among its links, virtfs does not', () => {
+        const links = (r: GuestResult) => Number(tree(r)['tree:m/dir']!.split(' ').pop());
+        assert.equal(links(qemuMade.byQemu), links(qemuMade.byVirtfs) + 1);
+        assert.equal(links(virtfsMade.byQemu), links(virtfsMade.byVirtfs) + 1);
+      });
+    }
   });
-});
+}

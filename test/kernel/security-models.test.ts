@@ -76,16 +76,18 @@ function guestView(r: Run): Map<string, string> {
 describe('security models through the kernel client', { timeout: 30 * 60_000 }, () => {
   let passthrough: Run;
   let mapped: Run;
+  let mappedFile: Run;
   let none: Run;
 
   before(async () => {
     passthrough = await runModel([], false);
     mapped = await runModel(['--security-model', 'mapped-xattr'], true);
+    mappedFile = await runModel(['--security-model', 'mapped-file'], true);
     none = await runModel(['--security-model', 'none'], true);
   });
 
   after(() => {
-    for (const r of [passthrough, mapped, none]) if (r) rmSync(r.dir, { recursive: true, force: true });
+    for (const r of [passthrough, mapped, mappedFile, none]) if (r) rmSync(r.dir, { recursive: true, force: true });
   });
 
   describe('passthrough (server as root)', () => {
@@ -161,6 +163,64 @@ describe('security models through the kernel client', { timeout: 30 * 60_000 }, 
 
     test('the guest cannot set the server’s own metadata', () => {
       assert.doesNotMatch(mapped.result.values.get('set-server-meta') ?? '', /allowed/);
+    });
+  });
+
+  describe('mapped-file (server as nobody)', () => {
+    const meta = (...path: string[]) => {
+      const name = path.pop()!;
+      return readFileSync(join(mappedFile.dir, ...path, '.virtfs_metadata', name), 'utf8');
+    };
+    const fields = (uid: number, gid: number, mode: number, rdev?: number) =>
+      `virtfs.uid=${uid}\nvirtfs.gid=${gid}\nvirtfs.mode=${mode}\n${rdev === undefined ? '' : `virtfs.rdev=${rdev}\n`}`;
+
+    test('every guest check passes', () => assertGuestRan(mappedFile));
+
+    test('the guest sees exactly what it sees through passthrough', () => {
+      assert.deepEqual(Object.fromEntries(guestView(mappedFile)), Object.fromEntries(guestView(passthrough)));
+    });
+
+    test('the host holds only the server user’s plain files and directories, 0600/0700, metadata included', () => {
+      const objects = allUnder(mappedFile.dir);
+      assert.ok(objects.some((p) => p.endsWith('/.virtfs_metadata')), 'no metadata directory');
+      assert.ok(objects.length > 40, `only ${objects.length} objects`);
+      for (const p of objects) {
+        const st = lstatSync(p);
+        assert.equal(st.uid, NOBODY, p);
+        if (st.isDirectory()) assert.equal(st.mode & 0o7777, 0o700, p);
+        else {
+          assert.equal(st.isFile(), true, `${p} is not a regular file on the host`);
+          assert.equal(st.mode & 0o7777, 0o600, p);
+        }
+        assert.equal(hostXattr(p, 'user.virtfs.uid'), null, `${p} has mapped-xattr metadata`);
+      }
+    });
+
+    test('the guest’s view is stored as QEMU stores it (.virtfs_metadata/NAME, decimal text)', () => {
+      assert.equal(mappedFile.result.values.get('acl-mode'), '4775');
+      assert.equal(meta('m', 'file'), fields(1001, 1002, 0o104775));
+      assert.equal(meta('m', 'dir'), fields(1003, 1004, 0o043775));
+      assert.equal(meta('m', 'link'), fields(1005, 1006, 0o120777));
+      assert.equal(readFileSync(join(mappedFile.dir, 'm', 'link'), 'utf8'), 'file');
+      assert.equal(meta('m', 'fifo'), fields(1007, 1008, 0o010644, 0));
+      assert.equal(meta('m', 'cdev'), fields(0, 0, 0o020644, 0x103));
+      assert.equal(meta('m', 'bdev'), fields(0, 0, 0o060644, 0x801));
+      assert.equal(meta('m', 'dir', 'inner'), fields(0, 1004, 0o100644)); // the setgid directory's group
+      // the hard link's metadata is the same file as the original's, as QEMU links it
+      const ino = (...p: string[]) => lstatSync(join(mappedFile.dir, 'm', '.virtfs_metadata', ...p)).ino;
+      assert.equal(ino('hard'), ino('file'));
+    });
+
+    test('ACLs live under QEMU’s mapped-xattr names (QEMU’s mapped-file would put them on the host file)', () => {
+      const p = (n: string) => join(mappedFile.dir, 'm', n);
+      assert.ok(hostXattr(p('file'), 'user.virtfs.system.posix_acl_access'));
+      assert.equal(hostXattr(p('file'), 'system.posix_acl_access'), null);
+      assert.equal(hostXattr(p('dir'), 'user.virtfs.trusted.overlay.opaque')?.toString(), 'y');
+      assert.equal(hostXattr(p('file'), 'user.note')?.toString(), 'hello');
+    });
+
+    test('the guest cannot set the server’s own metadata', () => {
+      assert.doesNotMatch(mappedFile.result.values.get('set-server-meta') ?? '', /allowed/);
     });
   });
 

@@ -97,6 +97,44 @@ test('walk returns one fd and stat per name', async (t) => {
   assert.equal(fileType(r.stats[2]!), O.S_IFREG);
 });
 
+// QEMU's mapped-file format: D/.virtfs_metadata/NAME describes D/NAME; the root has its own file.
+const FILES = { dir: b('.virtfs_metadata'), root: b('.virtfs_metadata_root') };
+
+test('walk, openPath and fstat read mapped-file metadata by name, in the same hop', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  fs.mkdirSync(path.join(dir, 'd', '.virtfs_metadata'), { recursive: true });
+  fs.mkdirSync(path.join(dir, '.virtfs_metadata'));
+  fs.writeFileSync(path.join(dir, 'd', 'f'), '');
+  fs.writeFileSync(path.join(dir, '.virtfs_metadata', 'd'), 'virtfs.uid=7\nvirtfs.mode=16877\n');
+  fs.writeFileSync(path.join(dir, 'd', '.virtfs_metadata', 'f'), 'virtfs.uid=-2\nvirtfs.gid=5\nvirtfs.mode=8630\nvirtfs.rdev=259\n');
+  fs.writeFileSync(path.join(dir, '.virtfs_metadata_root'), 'virtfs.gid=9\n');
+  const run = await sys.walk(root, [b('d'), b('f')], FILES);
+  fds.push(...run.fds);
+  // found: uid and mode, and (16) d holds a metadata directory of its own
+  assert.deepEqual([...run.stats[0]!.subarray(S.metaFound, S.metaRdev + 1)], [21n, 7n, 0n, 16877n, 0n]);
+  assert.deepEqual([...run.stats[1]!.subarray(S.metaFound, S.metaRdev + 1)], [15n, 0xfffffffen, 5n, 8630n, 259n]);
+  const [fd, st] = await sys.openPath(run.fds[0]!, b('f'), FILES);
+  fds.push(fd);
+  assert.equal(st[S.metaGid], 5n);
+  assert.equal((await sys.fstat(fd, FILES, { dir: run.fds[0]!, name: b('f') }))[S.metaFound], 15n);
+  assert.equal((await sys.fstat(fd, FILES))[S.metaFound], 0n);
+  assert.deepEqual([...(await sys.fstat(root, FILES, { dir: root, name: null })).subarray(S.metaFound, S.metaGid + 1)], [18n, 0n, 9n]);
+});
+
+test('mapped-file metadata is never read through a symlink or from anything but a regular file', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  fs.mkdirSync(path.join(dir, '.virtfs_metadata'));
+  fs.writeFileSync(path.join(dir, 'victim'), 'virtfs.uid=0\n');
+  for (const n of ['a', 'b']) fs.writeFileSync(path.join(dir, n), '');
+  fs.symlinkSync('../victim', path.join(dir, '.virtfs_metadata', 'a'));
+  execFileSync('mkfifo', [path.join(dir, '.virtfs_metadata', 'b')]);
+  for (const n of ['a', 'b']) {
+    const [fd, st] = await sys.openPath(root, b(n), FILES);
+    fds.push(fd);
+    assert.equal(st[S.metaFound], 0n);
+  }
+});
+
 test('walk of no names succeeds with nothing opened', async (t) => {
   const { root } = await scratch(t);
   assert.deepEqual(await sys.walk(root, []), { fds: [], stats: [], errno: 0 });

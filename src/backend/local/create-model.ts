@@ -1,3 +1,4 @@
+import { MappedFileModel } from './mapped-file-model.js';
 import { MappedXattrModel } from './mapped-xattr-model.js';
 import { NoneModel, PassthroughModel } from './passthrough-model.js';
 import type { SecurityModel, SecurityModelName } from './security-model.js';
@@ -21,5 +22,7 @@ export function createSecurityModel(o: SecurityOptions): SecurityModel {
       return new NoneModel();
     case 'mapped-xattr':
       return new MappedXattrModel({ fmode: o.fmode ?? DEFAULT_FMODE, dmode: o.dmode ?? DEFAULT_DMODE });
+    case 'mapped-file':
+      return new MappedFileModel({ fmode: o.fmode ?? DEFAULT_FMODE, dmode: o.dmode ?? DEFAULT_DMODE });
   }
 }

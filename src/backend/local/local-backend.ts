@@ -4,11 +4,12 @@ import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrVali
 import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
 import type { Qid } from '../../protocol/qid.js';
 import { LocalNode, LocalOpenFile } from './local-node.js';
-import { checkComponent, checkExistingName, checkNewName, isDotDot } from './names.js';
+import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from './names.js';
+import { NodePlaces } from './node-places.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
 import { QidMapper, type Multidevs } from './qid-mapper.js';
-import type { SecurityModel } from './security-model.js';
+import type { ModelTarget, SecurityModel } from './security-model.js';
 import * as sys from './sys.js';
 import { StatIndex as S, type RawStat } from './sys.js';
 
@@ -31,13 +32,18 @@ export interface LocalBackendOptions {
  * cannot redirect an operation elsewhere. Nothing outside the export root is reachable.
  */
 export class LocalBackend implements Backend {
+  /** Where each node's by-name metadata is (mapped-file only). */
+  private readonly places = new NodePlaces();
+
   private constructor(
     private readonly rootNode: LocalNode,
     /** The root's path as the kernel names it, to locate objects for legacy Tremove/Trename. */
     private readonly rootPath: Buffer,
     private readonly qids: QidMapper,
     private readonly model: SecurityModel,
-  ) {}
+  ) {
+    if (model.byName) this.places.setRoot(rootNode);
+  }
 
   static async open(options: LocalBackendOptions): Promise<LocalBackend> {
     // Modes arrive from the client with its umask already applied; the server's own must not
@@ -80,22 +86,26 @@ export class LocalBackend implements Backend {
           i++;
           continue;
         }
+        if (this.model.byName && isDot(names[i]!)) {
+          // "." is the directory itself, and its metadata is where the directory's is.
+          if (!cur.isDirectory) throw new P9Error(Errno.ENOTDIR);
+          qids.push(cur.qid);
+          i++;
+          continue;
+        }
         // Walk the run of ordinary names up to the next ".." in one thread-pool hop.
         let j = i;
-        while (j < names.length && !isDotDot(names[j]!)) checkComponent(names[j++]!);
-        const run = await sys.walk(cur.fd, names.slice(i, j), this.model.meta);
+        while (j < names.length && !isDotDot(names[j]!) && !(this.model.byName && isDot(names[j]!))) this.checkName(names[j++]!);
+        let run = await sys.walk(cur.fd, names.slice(i, j), this.model.meta);
         // Under --multidevs forbid the walk stops where it would enter another filesystem.
-        let reached = run.fds.length;
-        let errno = run.errno;
         const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
-        if (barred >= 0) [reached, errno] = [barred, Errno.ENODEV];
-        for (let k = 0; k < run.fds.length; k++) if (k !== reached - 1) sys.close(run.fds[k]!).catch(() => {});
-        for (const st of run.stats.slice(0, reached)) qids.push(this.qidOf(st));
-        if (reached > 0) {
-          cur.release();
-          cur = this.nodeOf(run.fds[reached - 1]!, run.stats[reached - 1]!);
+        if (barred >= 0) {
+          for (const fd of run.fds.slice(barred)) sys.close(fd).catch(() => {});
+          run = { fds: run.fds.slice(0, barred), stats: run.stats.slice(0, barred), errno: Errno.ENODEV };
         }
-        if (errno !== 0) throw new P9Error(errno);
+        for (const st of run.stats) qids.push(this.qidOf(st));
+        cur = this.adoptWalk(cur, names.slice(i, j), run);
+        if (run.errno !== 0) throw new P9Error(run.errno);
         i = j;
       }
       return { qids, node: cur, error: null };
@@ -105,12 +115,84 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** ".." of the export root is the root itself: the walk never climbs out. */
+  /**
+   * Turn a walked run into nodes, releasing `from`; resolves the last node (or `from` if none).
+   * Where metadata is found by name, every step stays a node, held by the next as the directory
+   * its entry is in; otherwise the intermediate descriptors are closed at once.
+   */
+  private adoptWalk(from: LocalNode, names: readonly Buffer[], run: sys.WalkResult): LocalNode {
+    let cur = from;
+    const last = run.fds.length - 1;
+    for (let k = 0; k <= last; k++) {
+      if (!this.model.byName && k < last) {
+        sys.close(run.fds[k]!).catch(() => {});
+        continue;
+      }
+      const node = this.nodeOf(run.fds[k]!, run.stats[k]!);
+      if (this.model.byName) this.places.setEntry(node, cur, names[k]!);
+      cur.release();
+      cur = node;
+    }
+    return cur;
+  }
+
+  /**
+   * ".." of the export root is the root itself: the walk never climbs out. Where metadata is found
+   * by name, the parent is the directory node the walk came through when it still is ".." (else
+   * its metadata is not known and its host stat shows through).
+   */
   private async parentOf(node: LocalNode): Promise<LocalNode> {
     if (this.isRoot(node)) return this.rootNode.retain();
     if (!node.isDirectory) throw new P9Error(Errno.ENOTDIR);
     const [fd, st] = await sys.openPath(node.fd, DOTDOT, this.model.meta);
+    const p = node.place;
+    const known = p.kind === 'entry' ? p.parent : null;
+    if (known && known.dev === st[S.dev] && known.ino === st[S.ino]) {
+      await sys.close(fd);
+      return known.retain();
+    }
+    if (this.model.byName && st[S.dev] === this.rootNode.dev && st[S.ino] === this.rootNode.ino) {
+      await sys.close(fd);
+      return this.rootNode.retain();
+    }
     return this.nodeOf(fd, st);
+  }
+
+  /** A name from the guest: one component, and never one the model keeps for itself (CVE-2017-7493). */
+  private checkName(name: Buffer): void {
+    checkComponent(name);
+    if (this.model.isReserved(name)) throw new P9Error(Errno.EINVAL, 'name reserved for the server\'s metadata');
+  }
+
+  private checkNew(name: Buffer): void {
+    checkNewName(name);
+    this.checkName(name);
+  }
+
+  private checkExisting(name: Buffer): void {
+    checkExistingName(name);
+    this.checkName(name);
+  }
+
+  /** Run fn with the node as the model acts on it, its metadata's directory held meanwhile. */
+  private async withTarget<T>(node: LocalNode, fn: (t: ModelTarget) => Promise<T>): Promise<T> {
+    const p = node.place;
+    switch (p.kind) {
+      case 'entry': {
+        const parent = p.parent.retain();
+        try {
+          return await fn({ fd: node.fd, at: { dir: parent.fd, name: p.name }, kept: null });
+        } finally {
+          parent.release();
+        }
+      }
+      case 'root':
+        return fn({ fd: node.fd, at: { dir: node.fd, name: null }, kept: null });
+      case 'kept':
+        return fn({ fd: node.fd, at: null, kept: p.meta });
+      case 'none':
+        return fn({ fd: node.fd, at: null, kept: null });
+    }
   }
 
   private isRoot(node: LocalNode): boolean {
@@ -127,14 +209,14 @@ export class LocalBackend implements Backend {
   }
 
   async getattr(node: Node, open: OpenFile | null): Promise<Attr> {
-    const st = await sys.fstat(open ? (open as LocalOpenFile).fd : local(node).fd, this.model.meta);
+    const st = await this.withTarget(local(node), (t) => this.model.stat(t, open ? (open as LocalOpenFile).fd : t.fd));
     const view = this.model.view(st);
     return {
       qid: qidOf(this.qids, st, view.mode),
       mode: view.mode,
       uid: view.uid,
       gid: view.gid,
-      nlink: st[S.nlink]!,
+      nlink: view.nlink,
       rdev: view.rdev,
       size: st[S.size]!,
       blksize: st[S.blksize]!,
@@ -155,17 +237,17 @@ export class LocalBackend implements Backend {
   async setattr(node: Node, open: OpenFile | null, req: SetattrRequest): Promise<void> {
     const n = local(node);
     const v = req.valid;
-    if (v & SetattrValid.MODE) await this.model.chmod(n.fd, req.mode & 0o7777, n.guestFormat);
+    if (v & SetattrValid.MODE) await this.withTarget(n, (t) => this.model.chmod(t, req.mode & 0o7777, n.guestFormat));
     if (v & (SetattrValid.ATIME | SetattrValid.MTIME)) {
       const [aS, aN] = timeArg(v, SetattrValid.ATIME, SetattrValid.ATIME_SET, req.atimeSec, req.atimeNsec);
       const [mS, mN] = timeArg(v, SetattrValid.MTIME, SetattrValid.MTIME_SET, req.mtimeSec, req.mtimeNsec);
       await sys.utimens(n.fd, aS, aN, mS, mN);
     }
     if (v & (SetattrValid.UID | SetattrValid.GID)) {
-      await this.model.chown(n.fd, v & SetattrValid.UID ? req.uid : -1, v & SetattrValid.GID ? req.gid : -1);
+      await this.withTarget(n, (t) => this.model.chown(t, v & SetattrValid.UID ? req.uid : -1, v & SetattrValid.GID ? req.gid : -1));
     } else if (v === SetattrValid.CTIME) {
       // A bare ctime update: chown to the same ids is the one call that only touches ctime.
-      await this.model.chown(n.fd, -1, -1);
+      await this.withTarget(n, (t) => this.model.chown(t, -1, -1));
     }
     if (v & SetattrValid.SIZE) {
       const o = open as LocalOpenFile | null;
@@ -191,7 +273,7 @@ export class LocalBackend implements Backend {
 
   async create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile> {
     const d = local(dir);
-    checkNewName(name);
+    this.checkNew(name);
     let fd: number;
     try {
       fd = await this.model.createFile(d.fd, name, hostOpenFlags(flags), mode, cred);
@@ -200,7 +282,7 @@ export class LocalBackend implements Backend {
       // through the walk, so the existing object gets the same type checks as Tlopen.
       if (toErrno(err) !== Errno.EEXIST || flags & LinuxOpenFlag.EXCL) throw err;
       const [pfd, st] = await sys.openPath(d.fd, name, this.model.meta);
-      const node = this.nodeOf(pfd, st);
+      const node = this.entryNode(pfd, st, d, name);
       try {
         return await this.open(node, flags & ~LinuxOpenFlag.TRUNC, cred);
       } finally {
@@ -209,7 +291,7 @@ export class LocalBackend implements Backend {
     }
     try {
       const pfd = await sys.reopen(fd, sys.O.O_PATH);
-      const node = this.nodeOf(pfd, await sys.fstat(pfd, this.model.meta));
+      const node = this.entryNode(pfd, await sys.fstat(pfd, this.model.meta, { dir: d.fd, name }), d, name);
       return new LocalOpenFile(fd, node, isWriteAccess(flags), writerOf(flags, cred));
     } catch (err) {
       sys.closeSync(fd);
@@ -217,14 +299,21 @@ export class LocalBackend implements Backend {
     }
   }
 
+  /** A node reached as entry `name` of `dir`. */
+  private entryNode(fd: number, st: RawStat, dir: LocalNode, name: Buffer): LocalNode {
+    const node = this.nodeOf(fd, st);
+    if (this.model.byName) this.places.setEntry(node, dir, name);
+    return node;
+  }
+
   async mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid> {
-    checkNewName(name);
+    this.checkNew(name);
     await this.model.mkdir(local(dir).fd, name, mode, cred);
     return this.qidByName(local(dir), name);
   }
 
   async mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid> {
-    checkNewName(name);
+    this.checkNew(name);
     const format = mode & S_IFMT;
     const allowed = [sys.O.S_IFREG, sys.O.S_IFIFO, sys.O.S_IFSOCK, sys.O.S_IFCHR, sys.O.S_IFBLK];
     if (!allowed.includes(format)) throw new P9Error(Errno.EINVAL, 'mknod of a directory or symlink');
@@ -233,7 +322,7 @@ export class LocalBackend implements Backend {
   }
 
   async symlink(dir: Node, name: Buffer, target: Buffer, cred: Credentials): Promise<Qid> {
-    checkNewName(name);
+    this.checkNew(name);
     if (target.includes(0)) throw new P9Error(Errno.EINVAL, 'symlink target contains NUL');
     await this.model.symlink(local(dir).fd, name, target, cred);
     return this.qidByName(local(dir), name);
@@ -251,10 +340,10 @@ export class LocalBackend implements Backend {
   }
 
   async link(dir: Node, target: Node, name: Buffer): Promise<void> {
-    checkNewName(name);
+    this.checkNew(name);
     const t = local(target);
     if (t.isDirectory) throw new P9Error(Errno.EPERM, 'hard links to directories are not allowed');
-    await sys.linkat(t.fd, local(dir).fd, name);
+    await this.withTarget(t, (mt) => this.model.link(mt, local(dir).fd, name));
   }
 
   readlink(node: Node): Promise<Buffer> {
@@ -264,35 +353,65 @@ export class LocalBackend implements Backend {
   }
 
   async renameat(oldDir: Node, oldName: Buffer, newDir: Node, newName: Buffer): Promise<void> {
-    checkExistingName(oldName);
-    checkNewName(newName);
-    await sys.renameat(local(oldDir).fd, oldName, local(newDir).fd, newName, 0);
+    this.checkExisting(oldName);
+    this.checkNew(newName);
+    const o = local(oldDir);
+    await this.renameEntry({ fd: o.fd, dev: o.dev, ino: o.ino }, oldName, local(newDir), newName);
   }
 
   async rename(node: Node, newDir: Node, newName: Buffer): Promise<void> {
-    checkNewName(newName);
+    this.checkNew(newName);
     const at = await this.locate(local(node));
     try {
-      await sys.renameat(at.parent, at.name, local(newDir).fd, newName, 0);
+      await this.renameEntry(at.dir, at.name, local(newDir), newName);
     } finally {
-      await sys.close(at.parent);
+      await sys.close(at.dir.fd);
     }
   }
 
+  /** Rename through the model; nodes found by name follow their entry, and those it replaces keep their metadata. */
+  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newName: Buffer): Promise<void> {
+    const same = oldDir.dev === newDir.dev && oldDir.ino === newDir.ino && oldName.equals(newName);
+    const replaced = this.model.byName && !same ? await this.keptMetaOf(newDir, newName) : null;
+    await this.model.rename(oldDir.fd, oldName, newDir.fd, newName);
+    if (!this.model.byName || same) return;
+    if (replaced) this.places.retire(newDir, newName, replaced);
+    this.places.move(oldDir, oldName, newDir, newName);
+  }
+
   async unlinkat(dir: Node, name: Buffer, flags: number): Promise<void> {
-    checkExistingName(name);
+    this.checkExisting(name);
     if (flags & ~AT_REMOVEDIR) throw new P9Error(Errno.EINVAL, `unlinkat flags 0x${flags.toString(16)}`);
-    await sys.unlinkat(local(dir).fd, name, flags & AT_REMOVEDIR ? sys.O.AT_REMOVEDIR : 0);
+    const d = local(dir);
+    await this.unlinkEntry({ fd: d.fd, dev: d.dev, ino: d.ino }, name, flags & AT_REMOVEDIR ? sys.O.AT_REMOVEDIR : 0);
   }
 
   async remove(node: Node): Promise<void> {
     const n = local(node);
     const at = await this.locate(n);
     try {
-      await sys.unlinkat(at.parent, at.name, n.isDirectory ? sys.O.AT_REMOVEDIR : 0);
+      await this.unlinkEntry(at.dir, at.name, n.isDirectory ? sys.O.AT_REMOVEDIR : 0);
     } finally {
-      await sys.close(at.parent);
+      await sys.close(at.dir.fd);
     }
+  }
+
+  /** Unlink through the model; nodes held by that name keep their metadata in memory. */
+  private async unlinkEntry(dir: HeldDir, name: Buffer, flags: number): Promise<void> {
+    const kept = this.model.byName ? await this.keptMetaOf(dir, name) : null;
+    await this.model.unlink(dir.fd, name, flags);
+    if (kept) this.places.retire(dir, name, kept);
+  }
+
+  /**
+   * The by-name metadata of entry dir/name, read for the nodes held by it before the entry goes
+   * (null if none is held): the metadata file goes with the name, the object may live on.
+   */
+  private async keptMetaOf(dir: HeldDir, name: Buffer): Promise<BigUint64Array | null> {
+    const held = this.places.at(dir, name);
+    if (held.length === 0) return null;
+    const st = await sys.fstat(held[0]!.fd, this.model.meta, { dir: dir.fd, name });
+    return st.slice(S.metaFound, S.metaRdev + 1);
   }
 
   /**
@@ -301,7 +420,7 @@ export class LocalBackend implements Backend {
    * renames) is re-walked from the root without following anything, and the entry found must be
    * the same inode.
    */
-  private async locate(node: LocalNode): Promise<{ parent: number; name: Buffer }> {
+  private async locate(node: LocalNode): Promise<{ dir: HeldDir; name: Buffer }> {
     if (this.isRoot(node)) throw new P9Error(Errno.EBUSY, 'the export root cannot be removed or renamed');
     const path = await readlinkPath(procPath(node.fd), { encoding: 'buffer' });
     const prefix = Buffer.concat([this.rootPath, SLASH]);
@@ -312,6 +431,7 @@ export class LocalBackend implements Backend {
     const name = parts.pop()!;
     let parent = this.rootNode.fd;
     let owned = -1;
+    let id: { dev: bigint; ino: bigint } = this.rootNode;
     if (parts.length > 0) {
       const run = await sys.walk(this.rootNode.fd, parts);
       for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
@@ -320,13 +440,16 @@ export class LocalBackend implements Backend {
         throw new P9Error(run.errno);
       }
       parent = owned = run.fds[run.fds.length - 1]!;
+      const st = run.stats[run.stats.length - 1]!;
+      id = { dev: st[S.dev]!, ino: st[S.ino]! };
     }
     try {
       const [fd, st] = await sys.openPath(parent, name);
       await sys.close(fd);
       if (st[S.dev] !== node.dev || st[S.ino] !== node.ino) throw new P9Error(Errno.ENOENT, 'object moved');
       // The caller closes the parent; hand it a descriptor of its own even for the root.
-      return { parent: owned >= 0 ? owned : await sys.reopen(this.rootNode.fd, sys.O.O_PATH), name };
+      const dirFd = owned >= 0 ? owned : await sys.reopen(this.rootNode.fd, sys.O.O_PATH);
+      return { dir: { fd: dirFd, dev: id.dev, ino: id.ino }, name };
     } catch (err) {
       if (owned >= 0) sys.closeSync(owned);
       throw err;
@@ -343,7 +466,7 @@ export class LocalBackend implements Backend {
     if (data.length === 0) return 0;
     const first = f.unwritten;
     f.unwritten = false;
-    const n = await this.model.write(f.fd, f.node.fd, f.node.guestFormat, data, offset, f.writer, first);
+    const n = await this.withTarget(f.node, (t) => this.model.write(f.fd, t, f.node.guestFormat, data, offset, f.writer, first));
     // The client retries a zero count forever; say why instead.
     if (n === 0) throw new P9Error(Errno.ENOSPC);
     return n;
@@ -369,6 +492,10 @@ export class LocalBackend implements Backend {
       if (n === 0) return;
       let full = false;
       sys.parseDirents(buf, n, (ino, off, hostType, name) => {
+        if (this.model.isReserved(name)) {
+          cookie = off;
+          return true;
+        }
         const path = atRoot && isDotDot(name) ? this.rootNode.qid.path : this.qids.path(dir.dev, ino);
         const type = this.model.direntType(hostType);
         const qid: Qid = { type: direntQidType(type), version: 0, path };
@@ -438,6 +565,13 @@ export class LocalBackend implements Backend {
 }
 
 const DOTDOT = Buffer.from('..');
+
+/** A directory descriptor held for one operation, with its identity. */
+interface HeldDir {
+  fd: number;
+  dev: bigint;
+  ino: bigint;
+}
 const SLASH = Buffer.from('/');
 
 function local(node: Node): LocalNode {

@@ -7,8 +7,27 @@ const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
+/**
+ * Where a node's metadata is found, for a model that keeps it by name (mapped-file): the entry
+ * `name` of the directory node `parent` (held, so its descriptor stays valid), the export root's
+ * own, metadata kept in memory for an object unlinked while held, or none (other models, or not
+ * known: the host's stat then shows through). See NodePlaces for how it is kept current.
+ */
+export type Place =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'root' }
+  | { readonly kind: 'entry'; readonly parent: LocalNode; readonly name: Buffer }
+  | { readonly kind: 'kept'; readonly meta: BigUint64Array };
+
+export const NO_PLACE: Place = { kind: 'none' };
+
 /** A host object held by an O_PATH descriptor: it names the object itself, not a path to it. */
 export class LocalNode extends Refcounted implements Node {
+  /** Set only through NodePlaces, which also releases an entry's parent. */
+  place: Place = NO_PLACE;
+  /** Called when the last holder lets go, before the descriptor closes. */
+  onFree: ((node: LocalNode) => void) | null = null;
+
   constructor(
     /** O_PATH|O_NOFOLLOW descriptor; never read or written through. */
     readonly fd: number,
@@ -32,6 +51,7 @@ export class LocalNode extends Refcounted implements Node {
   }
 
   protected free(): void {
+    this.onFree?.(this);
     close(this.fd).catch(() => {});
   }
 

@@ -1,9 +1,9 @@
 import type { Credentials } from '../backend.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import { guestXattrList, hostXattrName, MAPPED_PREFIX } from './mapped-xattr-names.js';
-import { isUnchangedId, type GuestView, type SecurityModel, type SecurityModelName } from './security-model.js';
+import { isUnchangedId, type GuestView, type ModelTarget, type SecurityModel, type SecurityModelName } from './security-model.js';
 import * as sys from './sys.js';
-import { MetaFound, StatIndex as S, type RawStat } from './sys.js';
+import { MetaFound, StatIndex as S, type MetaSource, type RawStat } from './sys.js';
 
 const S_IFMT = 0o170000;
 const S_ISUID = 0o4000;
@@ -23,6 +23,16 @@ const GID = name('gid');
 const MODE = name('mode');
 const RDEV = name('rdev');
 
+/** The guest's view of a new object, as the mapped models record it. */
+export interface NewMeta {
+  uid: number;
+  gid: number;
+  /** Type and permission bits. */
+  mode: number;
+  /** Recorded only when not null. */
+  rdev: bigint | null;
+}
+
 export interface MappedOptions {
   /** Host permission bits of every file the model creates (QEMU's fmode, default 0600). */
   fmode: number;
@@ -40,9 +50,16 @@ export interface MappedOptions {
 export class MappedXattrModel implements SecurityModel {
   readonly name: SecurityModelName = 'mapped-xattr';
   readonly hostIds = false;
-  readonly meta = MAPPED_PREFIX;
+  readonly meta: MetaSource = MAPPED_PREFIX;
+  readonly byName: boolean = false;
+  /** QEMU's mapped-xattr records rdev for devices only. */
+  protected readonly rdevOfEveryMknod: boolean = false;
 
-  constructor(private readonly options: MappedOptions) {}
+  constructor(protected readonly options: MappedOptions) {}
+
+  stat(target: ModelTarget, fd = target.fd): Promise<RawStat> {
+    return sys.fstat(fd, this.meta);
+  }
 
   view(st: RawStat): GuestView {
     const found = st[S.metaFound]!;
@@ -61,13 +78,35 @@ export class MappedXattrModel implements SecurityModel {
       uid: Number(found & MetaFound.uid ? st[S.metaUid] : st[S.uid]),
       gid: Number(found & MetaFound.gid ? st[S.metaGid] : st[S.gid]),
       rdev: found & MetaFound.rdev ? st[S.metaRdev]! : st[S.rdev]!,
+      // A hidden metadata directory (mapped-file) is no subdirectory of the guest's.
+      nlink: found & MetaFound.dir && st[S.nlink]! > 2n ? st[S.nlink]! - 1n : st[S.nlink]!,
     };
+  }
+
+  isReserved(_name: Uint8Array): boolean {
+    return false;
+  }
+
+  /**
+   * Record the guest's view of an object just made as dirFd/name; `fd` is its descriptor, or -1
+   * for a directory (no mkdir returns one).
+   */
+  protected async recordNew(dirFd: number, name: Buffer, fd: number, meta: NewMeta): Promise<void> {
+    if (fd >= 0) return setMeta(fd, meta);
+    // Open what was just made and check it is still a directory, so the xattrs land on it.
+    const [pfd, st] = await sys.openPath(dirFd, name);
+    try {
+      if ((Number(st[S.mode]) & S_IFMT) !== sys.O.S_IFDIR) throw new P9Error(Errno.EAGAIN, 'directory replaced while being made');
+      await setMeta(pfd, meta);
+    } finally {
+      await sys.close(pfd);
+    }
   }
 
   async createFile(dirFd: number, name: Buffer, hostFlags: number, mode: number, cred: Credentials): Promise<number> {
     const fd = await sys.openat(dirFd, name, hostFlags | sys.O.O_CREAT | sys.O.O_EXCL, this.options.fmode);
     try {
-      await setMeta(fd, cred, sys.O.S_IFREG | (mode & 0o7777), null);
+      await this.recordNew(dirFd, name, fd, { uid: cred.uid, gid: cred.gid, mode: sys.O.S_IFREG | (mode & 0o7777), rdev: null });
       return fd;
     } catch (err) {
       await discard(dirFd, name, fd, 0);
@@ -77,18 +116,11 @@ export class MappedXattrModel implements SecurityModel {
 
   async mkdir(dirFd: number, name: Buffer, mode: number, cred: Credentials): Promise<void> {
     await sys.mkdirat(dirFd, name, this.options.dmode);
-    // No mkdir returns a descriptor: open what was just made and check it is still a directory.
-    let fd = -1;
     try {
-      const [pfd, st] = await sys.openPath(dirFd, name);
-      fd = pfd;
-      if ((Number(st[S.mode]) & S_IFMT) !== sys.O.S_IFDIR) throw new P9Error(Errno.EAGAIN, 'directory replaced while being made');
-      await setMeta(fd, cred, sys.O.S_IFDIR | (mode & 0o7777), null);
+      await this.recordNew(dirFd, name, -1, { uid: cred.uid, gid: cred.gid, mode: sys.O.S_IFDIR | (mode & 0o7777), rdev: null });
     } catch (err) {
-      await discard(dirFd, name, fd, sys.O.AT_REMOVEDIR);
+      await discard(dirFd, name, -1, sys.O.AT_REMOVEDIR);
       throw err;
-    } finally {
-      if (fd >= 0) await sys.close(fd);
     }
   }
 
@@ -97,7 +129,8 @@ export class MappedXattrModel implements SecurityModel {
     const fd = await sys.openat(dirFd, name, sys.O.O_RDONLY | sys.O.O_CREAT | sys.O.O_EXCL, this.options.fmode);
     try {
       const type = mode & S_IFMT;
-      await setMeta(fd, cred, type | (mode & 0o7777), type === sys.O.S_IFCHR || type === sys.O.S_IFBLK ? rdev : null);
+      const device = type === sys.O.S_IFCHR || type === sys.O.S_IFBLK;
+      await this.recordNew(dirFd, name, fd, { uid: cred.uid, gid: cred.gid, mode: type | (mode & 0o7777), rdev: device || this.rdevOfEveryMknod ? rdev : null });
     } catch (err) {
       await discard(dirFd, name, -1, 0);
       throw err;
@@ -112,13 +145,25 @@ export class MappedXattrModel implements SecurityModel {
     const fd = await sys.openat(dirFd, name, sys.O.O_WRONLY | sys.O.O_CREAT | sys.O.O_EXCL, this.options.fmode);
     try {
       if ((await sys.pwrite(fd, target, 0, target.length, 0n)) !== target.length) throw new P9Error(Errno.EIO, 'short write of a symlink target');
-      await setMeta(fd, cred, sys.O.S_IFLNK | 0o777, null);
+      await this.recordNew(dirFd, name, fd, { uid: cred.uid, gid: cred.gid, mode: sys.O.S_IFLNK | 0o777, rdev: null });
     } catch (err) {
       await discard(dirFd, name, -1, 0);
       throw err;
     } finally {
       await sys.close(fd);
     }
+  }
+
+  link(target: ModelTarget, dirFd: number, name: Buffer): Promise<void> {
+    return sys.linkat(target.fd, dirFd, name);
+  }
+
+  rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer): Promise<void> {
+    return sys.renameat(oldDirFd, oldName, newDirFd, newName, 0);
+  }
+
+  unlink(dirFd: number, name: Buffer, flags: number): Promise<void> {
+    return sys.unlinkat(dirFd, name, flags);
   }
 
   /** A mapped symlink's target is its content; a host symlink (made outside the model) reads as one. */
@@ -134,14 +179,14 @@ export class MappedXattrModel implements SecurityModel {
     }
   }
 
-  chmod(fd: number, mode: number, guestFormat: number): Promise<void> {
-    return sys.setxattr(fd, MODE, u32((guestFormat & S_IFMT) | (mode & 0o7777)), 0);
+  chmod(target: ModelTarget, mode: number, guestFormat: number): Promise<void> {
+    return sys.setxattr(target.fd, MODE, u32((guestFormat & S_IFMT) | (mode & 0o7777)), 0);
   }
 
-  async chown(fd: number, uid: number, gid: number): Promise<void> {
-    if (isUnchangedId(uid) && isUnchangedId(gid)) return sys.fchown(fd, -1, -1);
-    if (!isUnchangedId(uid)) await sys.setxattr(fd, UID, u32(uid), 0);
-    if (!isUnchangedId(gid)) await sys.setxattr(fd, GID, u32(gid), 0);
+  async chown(target: ModelTarget, uid: number, gid: number): Promise<void> {
+    if (isUnchangedId(uid) && isUnchangedId(gid)) return sys.fchown(target.fd, -1, -1);
+    if (!isUnchangedId(uid)) await sys.setxattr(target.fd, UID, u32(uid), 0);
+    if (!isUnchangedId(gid)) await sys.setxattr(target.fd, GID, u32(gid), 0);
   }
 
   xattrGet(fd: number, name: Buffer): Promise<Buffer> {
@@ -164,14 +209,14 @@ export class MappedXattrModel implements SecurityModel {
    * The host file is the server's, so the bits live only in the metadata: cleared there after the
    * first write through an open file (a later chmod +s while it stays open is not undone).
    */
-  async write(fd: number, nodeFd: number, guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number> {
+  async write(fd: number, target: ModelTarget, guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number> {
     const n = await sys.pwrite(fd, data, 0, data.length, offset);
     if (writer && firstWrite && n > 0) {
-      const view = this.view(await sys.fstat(nodeFd, this.meta));
+      const view = this.view(await this.stat(target));
       let mode = view.mode & 0o7777;
       if (mode & S_ISUID) mode &= ~S_ISUID;
       if (mode & S_ISGID && (mode & S_IXGRP || view.gid !== writer.gid)) mode &= ~S_ISGID;
-      if (mode !== (view.mode & 0o7777)) await this.chmod(nodeFd, mode, guestFormat);
+      if (mode !== (view.mode & 0o7777)) await this.chmod(target, mode, guestFormat);
     }
     return n;
   }
@@ -194,17 +239,17 @@ function u64(v: bigint): Buffer {
   return b;
 }
 
-/** The guest's view of a new object, written as QEMU writes it (rdev only for devices). */
-async function setMeta(fd: number, cred: Credentials, mode: number, rdev: bigint | null): Promise<void> {
-  const sets = [sys.setxattr(fd, UID, u32(cred.uid), 0), sys.setxattr(fd, GID, u32(cred.gid), 0), sys.setxattr(fd, MODE, u32(mode), 0)];
-  if (rdev !== null) sets.push(sys.setxattr(fd, RDEV, u64(rdev), 0));
+/** The guest's view of a new object, written as QEMU writes it. */
+async function setMeta(fd: number, m: NewMeta): Promise<void> {
+  const sets = [sys.setxattr(fd, UID, u32(m.uid), 0), sys.setxattr(fd, GID, u32(m.gid), 0), sys.setxattr(fd, MODE, u32(m.mode), 0)];
+  if (m.rdev !== null) sets.push(sys.setxattr(fd, RDEV, u64(m.rdev), 0));
   const results = await Promise.allSettled(sets);
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** Undo a create whose metadata could not be written (e.g. a host filesystem without user xattrs). */
-async function discard(dirFd: number, name: Buffer, fd: number, flags: number): Promise<void> {
+export async function discard(dirFd: number, name: Buffer, fd: number, flags: number): Promise<void> {
   if (fd >= 0 && flags === 0) await sys.close(fd).catch(() => {});
   await sys.unlinkat(dirFd, name, flags).catch(() => {});
 }

@@ -1,6 +1,6 @@
 import type { Credentials } from '../backend.js';
 import { Errno, toErrno } from '../../protocol/errno.js';
-import type { GuestView, SecurityModel, SecurityModelName } from './security-model.js';
+import type { GuestView, ModelTarget, SecurityModel, SecurityModelName } from './security-model.js';
 import * as sys from './sys.js';
 import { StatIndex as S, type RawStat } from './sys.js';
 
@@ -14,9 +14,14 @@ export class PassthroughModel implements SecurityModel {
   readonly name: SecurityModelName = 'passthrough';
   readonly hostIds = true;
   readonly meta = undefined;
+  readonly byName = false;
+
+  stat(target: ModelTarget, fd = target.fd): Promise<RawStat> {
+    return sys.fstat(fd);
+  }
 
   view(st: RawStat): GuestView {
-    return { mode: Number(st[S.mode]), uid: Number(st[S.uid]), gid: Number(st[S.gid]), rdev: st[S.rdev]! };
+    return { mode: Number(st[S.mode]), uid: Number(st[S.uid]), gid: Number(st[S.gid]), rdev: st[S.rdev]!, nlink: st[S.nlink]! };
   }
 
   createFile(dirFd: number, name: Buffer, hostFlags: number, mode: number, cred: Credentials): Promise<number> {
@@ -35,16 +40,32 @@ export class PassthroughModel implements SecurityModel {
     return sys.symlinkat(target, dirFd, name, cred.uid, cred.gid);
   }
 
+  isReserved(): boolean {
+    return false;
+  }
+
+  link(target: ModelTarget, dirFd: number, name: Buffer): Promise<void> {
+    return sys.linkat(target.fd, dirFd, name);
+  }
+
+  rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer): Promise<void> {
+    return sys.renameat(oldDirFd, oldName, newDirFd, newName, 0);
+  }
+
+  unlink(dirFd: number, name: Buffer, flags: number): Promise<void> {
+    return sys.unlinkat(dirFd, name, flags);
+  }
+
   readlink(fd: number): Promise<Buffer> {
     return sys.readlink(fd);
   }
 
-  chmod(fd: number, mode: number): Promise<void> {
-    return sys.fchmod(fd, mode & 0o7777);
+  chmod(target: ModelTarget, mode: number): Promise<void> {
+    return sys.fchmod(target.fd, mode & 0o7777);
   }
 
-  chown(fd: number, uid: number, gid: number): Promise<void> {
-    return sys.fchown(fd, uid, gid);
+  chown(target: ModelTarget, uid: number, gid: number): Promise<void> {
+    return sys.fchown(target.fd, uid, gid);
   }
 
   xattrGet(fd: number, name: Buffer): Promise<Buffer> {
@@ -64,7 +85,7 @@ export class PassthroughModel implements SecurityModel {
   }
 
   /** As the writer (without CAP_FSETID), so the host kernel clears the bits itself. */
-  write(fd: number, _nodeFd: number, _guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null): Promise<number> {
+  write(fd: number, _target: ModelTarget, _guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null): Promise<number> {
     return writer ? sys.pwrite(fd, data, 0, data.length, offset, writer.uid, writer.gid) : sys.pwrite(fd, data, 0, data.length, offset);
   }
 
@@ -81,9 +102,9 @@ export class PassthroughModel implements SecurityModel {
 export class NoneModel extends PassthroughModel {
   override readonly name: SecurityModelName = 'none';
 
-  override async chown(fd: number, uid: number, gid: number): Promise<void> {
+  override async chown(target: ModelTarget, uid: number, gid: number): Promise<void> {
     try {
-      await super.chown(fd, uid, gid);
+      await super.chown(target, uid, gid);
     } catch (err) {
       if (toErrno(err) !== Errno.EPERM) throw err;
     }

@@ -38,7 +38,7 @@ export const StatIndex = {
   ctimeNsec: 15,
   btimeSec: 16,
   btimeNsec: 17,
-  /** Mapped models' metadata read with the stat (see {@link MetaPrefix}): bits 0..3 = uid, gid, mode, rdev found. */
+  /** Mapped models' metadata read with the stat (see {@link MetaSource}): bits 0..3 = uid, gid, mode, rdev found; see {@link MetaFound}. */
   metaFound: 18,
   metaUid: 19,
   metaGid: 20,
@@ -47,14 +47,29 @@ export const StatIndex = {
 } as const;
 
 /**
- * An xattr prefix such as `user.virtfs.`: calls that stat also read PREFIX{uid,gid,mode,rdev}
- * (QEMU's format: u32 LE, u64 LE for rdev) into the stat vector, in the same thread-pool hop.
- * Host symlinks are never read through.
+ * Where a mapped model keeps the guest's uid, gid, mode and rdev, read by calls that stat into the
+ * stat vector in the same thread-pool hop. An xattr prefix such as `user.virtfs.`: the object's
+ * PREFIX{uid,gid,mode,rdev} (QEMU's mapped-xattr format: u32 LE, u64 LE for rdev). Or, for QEMU's
+ * mapped-file format, the names of its text files: entry NAME of directory D is described by
+ * D/dir/NAME, the export root by ROOT/root. Those are found by name: openPath and walk know it,
+ * fstat must be told (see {@link MetaAt}); "." and ".." never have any. Host symlinks are never
+ * read through.
  */
-export type MetaPrefix = Uint8Array | undefined;
+export type MetaSource = Uint8Array | MetaFiles | undefined;
+
+export interface MetaFiles {
+  dir: Uint8Array;
+  root: Uint8Array;
+}
+
+/** Where {@link MetaFiles} metadata of an object is: entry `name` of directory `dir`, or the root's own (`dir` is the root) when name is null. */
+export interface MetaAt {
+  dir: number;
+  name: Buffer | null;
+}
 
 /** Bits of StatIndex.metaFound. */
-export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n } as const;
+export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n, /** a directory with a {@link MetaFiles} directory in it */ dir: 16n } as const;
 
 /** Indexes into the fstatfs() result. fsid is val[0] | val[1] << 32. */
 export const StatfsIndex = {
@@ -107,10 +122,10 @@ type HostConstants = Record<
 
 interface Native {
   constants: HostConstants;
-  openPath(dirfd: number, name: Uint8Array, meta?: MetaPrefix): Promise<[number, RawStat]>;
-  walk(dirfd: number, names: Uint8Array[], meta?: MetaPrefix): Promise<WalkResult>;
-  openRoot(path: Uint8Array, meta?: MetaPrefix): Promise<[number, RawStat]>;
-  fstat(fd: number, meta?: MetaPrefix): Promise<RawStat>;
+  openPath(dirfd: number, name: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
+  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource): Promise<WalkResult>;
+  openRoot(path: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
+  fstat(fd: number, meta?: MetaSource, at?: number, name?: Uint8Array): Promise<RawStat>;
   reopen(fd: number, flags: number): Promise<number>;
   openat(dirfd: number, name: Uint8Array, flags: number, mode: number, uid?: number, gid?: number): Promise<number>;
   close(fd: number): Promise<void>;
@@ -196,7 +211,7 @@ export const UTIME_OMIT: bigint = BigInt(utimeOmit);
 export const LockType = { RDLCK: 0, WRLCK: 1, UNLCK: 2 } as const;
 
 /** openat(dirfd, name, O_PATH|O_NOFOLLOW) + statx: the walk primitive. A symlink yields an fd to the link itself. */
-export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaPrefix) => Promise<[fd: number, stat: RawStat]> = native.openPath;
+export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaSource) => Promise<[fd: number, stat: RawStat]> = native.openPath;
 
 /**
  * Successive openPath calls, each relative to the previous fd, in one thread-pool hop.
@@ -205,12 +220,15 @@ export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaPrefix) => P
  * enforces the root boundary. Rejects (EINVAL/ENAMETOOLONG) before walking if any
  * name is invalid.
  */
-export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaPrefix) => Promise<WalkResult> = native.walk;
+export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource) => Promise<WalkResult> = native.walk;
 
 /** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
-export const openRoot: (path: Uint8Array, meta?: MetaPrefix) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
+export const openRoot: (path: Uint8Array, meta?: MetaSource) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
 
-export const fstat: (fd: number, meta?: MetaPrefix) => Promise<RawStat> = native.fstat;
+/** statx of fd, with metadata `meta` (by-name metadata from `at`, if given). */
+export function fstat(fd: number, meta?: MetaSource, at?: MetaAt | null): Promise<RawStat> {
+  return at ? native.fstat(fd, meta, at.dir, at.name ?? undefined) : native.fstat(fd, meta);
+}
 
 /** Open the object behind an (O_PATH) fd via /proc/self/fd/N; O_NOFOLLOW, O_CREAT and O_EXCL are stripped. */
 export const reopen: (fd: number, flags: number) => Promise<number> = native.reopen;
