@@ -7,6 +7,7 @@ import { Client } from '../../src/client/client.js';
 import { LinuxOpenFlag as O, QidType, SetattrValid as V } from '../../src/protocol/constants.js';
 import { Errno } from '../../src/protocol/errno.js';
 import { startFixture, type Fixture } from './server-fixture.js';
+import { hostXattr, u32 } from './host-xattr.js';
 
 // The mapped-xattr model through the wire, checked against the host's view of the same objects.
 // (The kernel suite runs it again with the server as an ordinary user.)
@@ -17,14 +18,6 @@ let root: number;
 const p = (...parts: string[]) => join(fx.root, ...parts);
 const S_IFMT = 0o170000;
 
-function hostXattr(path: string, name: string): Buffer | null {
-  try {
-    return execFileSync('getfattr', ['-h', '--only-values', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return null;
-  }
-}
-const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
 
 before(async () => {
   fx = await startFixture({ security: { model: 'mapped-xattr', fmode: 0o640, dmode: 0o750 } });

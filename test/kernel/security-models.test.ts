@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { chownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { pjdfstestAssets } from './pjdfstest-assets.js';
 import { runGuest, type GuestResult } from './qemu-guest.js';
 import { startVirtfs } from './virtfs-process.js';
+import { hostXattr, u32, u64 } from '../integration/host-xattr.js';
 
 // One of everything a root filesystem holds, made by guest root through each security model:
 // the guest must see the same thing whatever the model, and the host what the model promises.
@@ -35,17 +35,7 @@ async function runModel(args: string[], asNobody: boolean): Promise<Run> {
   }
 }
 
-/** A host xattr's raw value, or null if the object has none by that name. */
-function hostXattr(path: string, name: string): Buffer | null {
-  try {
-    return execFileSync('getfattr', ['-h', '--only-values', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return null;
-  }
-}
 
-const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-const u64 = (v: bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b; };
 
 function allUnder(dir: string): string[] {
   const out: string[] = [];
@@ -66,6 +56,15 @@ function assertGuestRan(r: Run, skip: readonly string[] = []): void {
     assert.ok(c, `check ${name} never reported`);
     assert.equal(c.ok, true, `${name}: ${c.detail}`);
   }
+}
+
+/** The mapped models keep a guest's ACL and trusted.* attribute under user.virtfs., where the host kernel never acts on them. */
+function assertXattrsKeptInert(r: Run): void {
+  const p = (n: string) => join(r.dir, 'm', n);
+  assert.ok(hostXattr(p('file'), 'user.virtfs.system.posix_acl_access'));
+  assert.equal(hostXattr(p('file'), 'system.posix_acl_access'), null);
+  assert.equal(hostXattr(p('dir'), 'user.virtfs.trusted.overlay.opaque')?.toString(), 'y');
+  assert.equal(hostXattr(p('file'), 'user.note')?.toString(), 'hello');
 }
 
 /** The guest's view of everything it made, keyed by value name. */
@@ -154,11 +153,7 @@ describe('security models through the kernel client', { timeout: 30 * 60_000 }, 
     });
 
     test('ACLs live under QEMU’s mapped names, trusted.* inert under user.virtfs., never on the host itself', () => {
-      const p = (n: string) => join(mapped.dir, 'm', n);
-      assert.ok(hostXattr(p('file'), 'user.virtfs.system.posix_acl_access'));
-      assert.equal(hostXattr(p('file'), 'system.posix_acl_access'), null);
-      assert.equal(hostXattr(p('dir'), 'user.virtfs.trusted.overlay.opaque')?.toString(), 'y');
-      assert.equal(hostXattr(p('file'), 'user.note')?.toString(), 'hello');
+      assertXattrsKeptInert(mapped);
     });
 
     test('the guest cannot set the server’s own metadata', () => {
@@ -212,11 +207,7 @@ describe('security models through the kernel client', { timeout: 30 * 60_000 }, 
     });
 
     test('ACLs live under QEMU’s mapped-xattr names (QEMU’s mapped-file would put them on the host file)', () => {
-      const p = (n: string) => join(mappedFile.dir, 'm', n);
-      assert.ok(hostXattr(p('file'), 'user.virtfs.system.posix_acl_access'));
-      assert.equal(hostXattr(p('file'), 'system.posix_acl_access'), null);
-      assert.equal(hostXattr(p('dir'), 'user.virtfs.trusted.overlay.opaque')?.toString(), 'y');
-      assert.equal(hostXattr(p('file'), 'user.note')?.toString(), 'hello');
+      assertXattrsKeptInert(mappedFile);
     });
 
     test('the guest cannot set the server’s own metadata', () => {
