@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runGuest, type GuestResult } from './qemu-guest.js';
 import { startVirtfs } from './virtfs-process.js';
+import { hostXattr } from '../integration/host-xattr.js';
 
 // A tree made through QEMU's own 9p server is served by virtfs with identical stat for every
 // object, and a tree made through virtfs is served identically by QEMU, in each mapped model: the
@@ -67,14 +67,6 @@ function lessMetaDirLinks(t: Record<string, string>, hostDir: string): Record<st
     }
   }
   return t;
-}
-
-function hostXattr(path: string, name: string): Buffer | null {
-  try {
-    return execFileSync('getfattr', ['-h', '--only-values', '-n', name, path], { stdio: ['ignore', 'pipe', 'ignore'] });
-  } catch {
-    return null;
-  }
 }
 
 /**
