@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { openFdCount } from '../../src/backend/local/sys.js';
-import { startServer, type RunningServer } from '../../src/index.js';
+import { startServer, type RunningServer, type ServeOptions } from '../../src/index.js';
 import { message } from '../../src/protocol/codec.js';
 import { NOFID, NOTAG } from '../../src/protocol/constants.js';
 import { isMessage, MessageType, type Message, type MessageName } from '../../src/protocol/messages.js';
@@ -155,11 +155,8 @@ before(async () => {
   root = join(parent, 'export');
   outside = join(parent, 'outside');
   resetTrees();
-  server = await startServer({ root, listen: 'tcp:127.0.0.1:0', log: pino({ level: 'silent' }), limits: { maxFidsPerConnection: 64 } });
-  port = server.address.kind === 'tcp' ? server.address.port : 0;
 });
-after(async () => {
-  await server.close();
+after(() => {
   rmSync(base, { recursive: true, force: true });
 });
 
@@ -242,7 +239,23 @@ async function drive(p: RawPeer, batches: Spec[][], forbidden: Set<bigint>): Pro
 
 const batches = fc.array(fc.array(request, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 25 });
 
-describe('hostile but well-formed requests', () => {
+/** Every security model, and a squashed user whose every call runs confined. */
+const configurations: [string, Partial<ServeOptions>][] = [
+  ['passthrough', {}],
+  ['mapped-xattr', { security: { model: 'mapped-xattr' } }],
+  ['mapped-file', { security: { model: 'mapped-file' } }],
+  ['none', { security: { model: 'none' } }],
+  ['passthrough, every user squashed', { identity: { squash: 'all' } }],
+];
+
+for (const [label, options] of configurations) describe(`hostile but well-formed requests (${label})`, () => {
+  before(async () => {
+    resetTrees();
+    server = await startServer({ root, listen: 'tcp:127.0.0.1:0', log: pino({ level: 'silent' }), limits: { maxFidsPerConnection: 64 }, ...options });
+    port = server.address.kind === 'tcp' ? server.address.port : 0;
+  });
+  after(() => server.close());
+
   test('every request is answered once, in order with flushes, and nothing outside the export changes', async () => {
     await fc.assert(
       // One client, or two at once on the same files (locks, renames and removals meet).
