@@ -25,7 +25,7 @@ const u64 = fc.oneof(fc.constantFrom(0n, 1n, 4096n, 1n << 32n, (1n << 63n) - 1n,
 const fid = fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 8, arbitrary: fc.integer({ min: 0, max: 11 }) }, { weight: 1, arbitrary: u32 });
 const newfid = fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 8, max: 11 }) }, { weight: 1, arbitrary: fid });
 const name = fc.oneof(
-  fc.constantFrom('a', 'd', 'b', 'new', 'up', 'abs', 'etc', 'secret', 'outside', '.', '..', '', 'x/y', '/', '../outside').map((s) => Buffer.from(s)),
+  fc.constantFrom('a', 'd', 'b', 'new', 'up', 'abs', 'etc', 'secret', 'outside', '.', '..', '', 'x/y', '/', '../outside', '.virtfs_metadata', '.virtfs_metadata_root').map((s) => Buffer.from(s)),
   fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
 );
 const openFlags = fc.oneof(fc.constantFrom(0, 1, 2, 0o100, 0o1000, 0o2000, 0o200000, 0o4000000, 0o10000000), u32);
