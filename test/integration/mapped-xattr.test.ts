@@ -18,7 +18,6 @@ let root: number;
 const p = (...parts: string[]) => join(fx.root, ...parts);
 const S_IFMT = 0o170000;
 
-
 before(async () => {
   fx = await startFixture({ security: { model: 'mapped-xattr', fmode: 0o640, dmode: 0o750 } });
   c = await Client.connect(fx.address);

@@ -58,6 +58,17 @@ function assertGuestRan(r: Run, skip: readonly string[] = []): void {
   }
 }
 
+/** What a mapped model leaves on the host: the server user's plain file (0600) or directory (0700), nothing else. */
+function assertPlainServerObject(p: string): void {
+  const st = lstatSync(p);
+  assert.equal(st.uid, NOBODY, p);
+  if (st.isDirectory()) assert.equal(st.mode & 0o7777, 0o700, p);
+  else {
+    assert.equal(st.isFile(), true, `${p} is not a regular file on the host`);
+    assert.equal(st.mode & 0o7777, 0o600, p);
+  }
+}
+
 /** The mapped models keep a guest's ACL and trusted.* attribute under user.virtfs., where the host kernel never acts on them. */
 function assertXattrsKeptInert(r: Run): void {
   const p = (n: string) => join(r.dir, 'm', n);
@@ -127,13 +138,7 @@ describe('security models through the kernel client', { timeout: 30 * 60_000 }, 
       const objects = allUnder(mapped.dir);
       assert.ok(objects.length > 20, `only ${objects.length} objects`);
       for (const p of objects) {
-        const st = lstatSync(p);
-        assert.equal(st.uid, NOBODY, p);
-        if (st.isDirectory()) assert.equal(st.mode & 0o7777, 0o700, p);
-        else {
-          assert.equal(st.isFile(), true, `${p} is not a regular file on the host`);
-          assert.equal(st.mode & 0o7777, 0o600, p);
-        }
+        assertPlainServerObject(p);
       }
     });
 
@@ -180,13 +185,7 @@ describe('security models through the kernel client', { timeout: 30 * 60_000 }, 
       assert.ok(objects.some((p) => p.endsWith('/.virtfs_metadata')), 'no metadata directory');
       assert.ok(objects.length > 40, `only ${objects.length} objects`);
       for (const p of objects) {
-        const st = lstatSync(p);
-        assert.equal(st.uid, NOBODY, p);
-        if (st.isDirectory()) assert.equal(st.mode & 0o7777, 0o700, p);
-        else {
-          assert.equal(st.isFile(), true, `${p} is not a regular file on the host`);
-          assert.equal(st.mode & 0o7777, 0o600, p);
-        }
+        assertPlainServerObject(p);
         assert.equal(hostXattr(p, 'user.virtfs.uid'), null, `${p} has mapped-xattr metadata`);
       }
     });
