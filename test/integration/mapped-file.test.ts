@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client } from '../../src/client/client.js';
 import { AT_REMOVEDIR, LinuxOpenFlag as O, QidType, SetattrValid as V } from '../../src/protocol/constants.js';
 import { Errno } from '../../src/protocol/errno.js';
+import { hostXattr } from './host-xattr.js';
 import { startFixture, type Fixture } from './server-fixture.js';
 import { WireClient } from './wire-client.js';
 
@@ -64,9 +65,9 @@ describe('mapped-file', () => {
     const a = await c.getattr((await c.walk(d, ['sub'])).fid);
     assert.deepEqual([a.uid, a.gid, a.mode, a.qid.type], [1000, 5, 0o041777, QidType.DIR]);
     assert.equal((await attrOf('sub', 'inner')).gid, 6);
-    // the hidden metadata directory is no subdirectory of the guest's
+    // QEMU counts the hidden metadata directory among the links, so a tree reads the same through both
     assert.equal(lstatSync(p('sub')).nlink, 3);
-    assert.equal(a.nlink, 2n);
+    assert.equal(a.nlink, 3n);
   });
 
   test('symlinks, devices and fifos are regular host files; every mknod records rdev, as QEMU does', async () => {
@@ -265,11 +266,18 @@ describe('mapped-file', () => {
     assert.equal((await attrOf('sym-meta')).mode, 0o100644);
   });
 
-  test('user.* is the guest’s as it is; ACLs are kept under user.virtfs. as in mapped-xattr', async () => {
+  test('user.* and ACLs are the host file’s, as in QEMU’s mapped-file; trusted.* is kept under user.virtfs.', async () => {
     const { fid } = await c.walk(root, ['f']);
     await c.xattrSet(fid, 'user.note', Buffer.from('hi'));
-    await c.xattrSet(fid, 'system.posix_acl_access', Buffer.from('02000000010006000000000004000400000000002000040000000000', 'hex'));
-    assert.deepEqual((await c.xattrList(fid)).sort(), ['system.posix_acl_access', 'user.note']);
+    // u::rw-, u:1234:r--, g::r--, m::r--, o::--- (a minimal one would become mode bits on the host)
+    const acl = Buffer.from('02000000' + '01000600ffffffff' + '02000400d2040000' + '04000400ffffffff' + '10000400ffffffff' + '20000000ffffffff', 'hex');
+    await c.xattrSet(fid, 'system.posix_acl_access', acl);
+    await c.xattrSet(fid, 'trusted.overlay.opaque', Buffer.from('y'));
+    assert.deepEqual((await c.xattrList(fid)).sort(), ['system.posix_acl_access', 'trusted.overlay.opaque', 'user.note']);
+    assert.deepEqual(hostXattr(p('f'), 'system.posix_acl_access'), acl);
+    assert.equal(hostXattr(p('f'), 'user.virtfs.system.posix_acl_access'), null);
+    assert.deepEqual(hostXattr(p('f'), 'user.virtfs.trusted.overlay.opaque'), Buffer.from('y'));
+    assert.deepEqual(await c.xattrGet(fid, 'system.posix_acl_access'), acl);
     await assert.rejects(c.xattrSet(fid, 'user.virtfs.uid', Buffer.from('0')), { errno: Errno.EACCES });
   });
 });

@@ -39,3 +39,13 @@ test('a host listing shows the guest its own names and nothing of the server’s
   assert.deepEqual(list.toString().split('\0').filter(Boolean), ['user.note', 'system.posix_acl_access', 'trusted.overlay.opaque']);
   assert.equal(guestXattrName(b('security.selinux')), null);
 });
+
+test('with ACLs on the host (mapped-file), ACLs keep their names both ways; the rest is as in mapped-xattr', () => {
+  assert.equal(hostXattrName(b('system.posix_acl_access'), 'set', 'host').toString(), 'system.posix_acl_access');
+  assert.equal(hostXattrName(b('system.posix_acl_default'), 'get', 'host').toString(), 'system.posix_acl_default');
+  assert.equal(hostXattrName(b('trusted.overlay.opaque'), 'set', 'host').toString(), 'user.virtfs.trusted.overlay.opaque');
+  assert.equal(errno(() => hostXattrName(b('user.virtfs.uid'), 'set', 'host')), Errno.EACCES);
+  const host = ['system.posix_acl_access', 'user.virtfs.system.posix_acl_access', 'user.virtfs.security.capability', 'trusted.x', 'user.note'];
+  const list = guestXattrList(Buffer.from(host.map((n) => `${n}\0`).join('')), 'host');
+  assert.deepEqual(list.toString().split('\0').filter(Boolean), ['system.posix_acl_access', 'security.capability', 'user.note']);
+});

@@ -16,10 +16,12 @@ const S_IFMT = 0o170000;
  * every operation where its object's entry is (ModelTarget.at), and link, rename and unlink carry
  * the metadata along. Where there is none the host's stat shows through.
  *
- * Extended attributes are kept as in virtfs's mapped-xattr (ACLs, security.* and trusted.* under
- * user.virtfs.*, out of the guest's reach). QEMU's mapped-file passes them through to the host
- * file instead, where the host kernel would enforce guest ACLs naming guest ids on the server's
- * own files, and lets the guest set user.virtfs.*: virtfs differs there.
+ * As in QEMU's mapped-file, POSIX ACLs are real ACLs on the host file (the host kernel applies
+ * them to the server's own access too, and a named entry means that host id), user.* attributes
+ * are the host file's, and a directory's link count includes its hidden .virtfs_metadata: a tree
+ * shows the same through either server. Beyond QEMU, security.* and trusted.* are kept under
+ * user.virtfs. as in mapped-xattr (QEMU hands them to the host kernel, which refuses or acts on
+ * them), so user.virtfs.* stays the server's.
  */
 export class MappedFileModel extends MappedXattrModel {
   override readonly name: SecurityModelName = 'mapped-file';
@@ -27,15 +29,12 @@ export class MappedFileModel extends MappedXattrModel {
   override readonly byName = true;
   /** QEMU's mapped-file records rdev for every mknod (0 for fifos, sockets and regular files). */
   protected override readonly rdevOfEveryMknod = true;
+  protected override readonly acls = 'host';
 
   /** An object unlinked while held has no file any more: its metadata was kept in memory. */
   override async stat(target: ModelTarget, fd = target.fd): Promise<RawStat> {
     const st = await sys.fstat(fd, this.meta, target.kept ? null : target.at);
-    if (target.kept) {
-      const dir = st[S.metaFound]! & MetaFound.dir;
-      st.set(target.kept, S.metaFound);
-      st[S.metaFound] = (st[S.metaFound]! & ~MetaFound.dir) | dir;
-    }
+    if (target.kept) st.set(target.kept, S.metaFound);
     return st;
   }
 

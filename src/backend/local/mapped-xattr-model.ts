@@ -1,6 +1,6 @@
 import type { Credentials } from '../backend.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
-import { guestXattrList, hostXattrName, MAPPED_PREFIX } from './mapped-xattr-names.js';
+import { guestXattrList, hostXattrName, MAPPED_PREFIX, type AclPlace } from './mapped-xattr-names.js';
 import { isUnchangedId, type GuestView, type ModelTarget, type SecurityModel, type SecurityModelName } from './security-model.js';
 import * as sys from './sys.js';
 import { MetaFound, StatIndex as S, type MetaSource, type RawStat } from './sys.js';
@@ -54,6 +54,8 @@ export class MappedXattrModel implements SecurityModel {
   readonly byName: boolean = false;
   /** QEMU's mapped-xattr records rdev for devices only. */
   protected readonly rdevOfEveryMknod: boolean = false;
+  /** QEMU's mapped-xattr keeps ACLs under user.virtfs. */
+  protected readonly acls: AclPlace = 'mapped';
 
   constructor(protected readonly options: MappedOptions) {}
 
@@ -78,8 +80,7 @@ export class MappedXattrModel implements SecurityModel {
       uid: Number(found & MetaFound.uid ? st[S.metaUid] : st[S.uid]),
       gid: Number(found & MetaFound.gid ? st[S.metaGid] : st[S.gid]),
       rdev: found & MetaFound.rdev ? st[S.metaRdev]! : st[S.rdev]!,
-      // A hidden metadata directory (mapped-file) is no subdirectory of the guest's.
-      nlink: found & MetaFound.dir && st[S.nlink]! > 2n ? st[S.nlink]! - 1n : st[S.nlink]!,
+      nlink: st[S.nlink]!,
     };
   }
 
@@ -190,19 +191,19 @@ export class MappedXattrModel implements SecurityModel {
   }
 
   xattrGet(fd: number, name: Buffer): Promise<Buffer> {
-    return sys.getxattr(fd, hostXattrName(name, 'get'));
+    return sys.getxattr(fd, hostXattrName(name, 'get', this.acls));
   }
 
   async xattrList(fd: number): Promise<Buffer> {
-    return guestXattrList(await sys.listxattr(fd));
+    return guestXattrList(await sys.listxattr(fd), this.acls);
   }
 
   xattrSet(fd: number, name: Buffer, value: Buffer, flags: number): Promise<void> {
-    return sys.setxattr(fd, hostXattrName(name, 'set'), value, flags);
+    return sys.setxattr(fd, hostXattrName(name, 'set', this.acls), value, flags);
   }
 
   xattrRemove(fd: number, name: Buffer): Promise<void> {
-    return sys.removexattr(fd, hostXattrName(name, 'set'));
+    return sys.removexattr(fd, hostXattrName(name, 'set', this.acls));
   }
 
   /**
