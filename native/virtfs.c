@@ -531,6 +531,10 @@ static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
   if (meta && !S_ISLNK(x.stx_mode)) fill_meta_xattr(fd, meta, s);
   if (j->meta_dir && at >= 0 && !(name && (!strcmp(name, ".") || !strcmp(name, ".."))))
     fill_meta_file(at, j->meta_dir, j->meta_root, name, s);
+  /* bit 4: a directory holding a metadata directory (which counts in its link count) */
+  struct stat md;
+  if (j->meta_dir && S_ISDIR(x.stx_mode) && fstatat(fd, j->meta_dir, &md, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(md.st_mode))
+    s[18] |= 16;
   return 0;
 }
 

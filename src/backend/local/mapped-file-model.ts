@@ -17,11 +17,12 @@ const S_IFMT = 0o170000;
  * the metadata along. Where there is none the host's stat shows through.
  *
  * As in QEMU's mapped-file, POSIX ACLs are real ACLs on the host file (the host kernel applies
- * them to the server's own access too, and a named entry means that host id), user.* attributes
- * are the host file's, and a directory's link count includes its hidden .virtfs_metadata: a tree
- * shows the same through either server. Beyond QEMU, security.* and trusted.* are kept under
- * user.virtfs. as in mapped-xattr (QEMU hands them to the host kernel, which refuses or acts on
- * them), so user.virtfs.* stays the server's.
+ * them to the server's own access too, and a named entry means that host id) and user.*
+ * attributes are the host file's: a tree shows the same through either server. Beyond QEMU,
+ * security.* and trusted.* are kept under user.virtfs. as in mapped-xattr (QEMU hands them to the
+ * host kernel, which refuses or acts on them), so user.virtfs.* stays the server's. And a
+ * directory's link count leaves out its hidden .virtfs_metadata, as POSIX counts subdirectories
+ * (QEMU's counts it, and fails pjdfstest's rename/24.t for it).
  */
 export class MappedFileModel extends MappedXattrModel {
   override readonly name: SecurityModelName = 'mapped-file';
@@ -34,7 +35,11 @@ export class MappedFileModel extends MappedXattrModel {
   /** An object unlinked while held has no file any more: its metadata was kept in memory. */
   override async stat(target: ModelTarget, fd = target.fd): Promise<RawStat> {
     const st = await sys.fstat(fd, this.meta, target.kept ? null : target.at);
-    if (target.kept) st.set(target.kept, S.metaFound);
+    if (target.kept) {
+      const dir = st[S.metaFound]! & MetaFound.dir;
+      st.set(target.kept, S.metaFound);
+      st[S.metaFound] = (st[S.metaFound]! & ~MetaFound.dir) | dir;
+    }
     return st;
   }
 

@@ -80,7 +80,8 @@ export class MappedXattrModel implements SecurityModel {
       uid: Number(found & MetaFound.uid ? st[S.metaUid] : st[S.uid]),
       gid: Number(found & MetaFound.gid ? st[S.metaGid] : st[S.gid]),
       rdev: found & MetaFound.rdev ? st[S.metaRdev]! : st[S.rdev]!,
-      nlink: st[S.nlink]!,
+      // A hidden metadata directory (mapped-file) is no subdirectory of the guest's.
+      nlink: found & MetaFound.dir && st[S.nlink]! > 2n ? st[S.nlink]! - 1n : st[S.nlink]!,
     };
   }
 

@@ -69,7 +69,7 @@ export interface MetaAt {
 }
 
 /** Bits of StatIndex.metaFound. */
-export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n } as const;
+export const MetaFound = { uid: 1n, gid: 2n, mode: 4n, rdev: 8n, /** a directory with a {@link MetaFiles} directory in it */ dir: 16n } as const;
 
 /** Indexes into the fstatfs() result. fsid is val[0] | val[1] << 32. */
 export const StatfsIndex = {
