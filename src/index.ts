@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { LocalBackend } from './backend/local/local-backend.js';
 import type { Multidevs } from './backend/local/qid-mapper.js';
 import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
+import type { HostPrivilege } from './server/host-privilege.js';
 import { openIdentityPolicy, type IdentityPolicy } from './server/identity-policy.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
 import { Server } from './server/server.js';
@@ -17,6 +18,13 @@ export interface ServeOptions {
   /** `tcp:HOST:PORT`, `unix:PATH` or `stdio`; default tcp:127.0.0.1:5640. */
   listen?: string;
   readonly?: boolean;
+  /**
+   * Which host privileges a guest may create where the model puts them on the host (passthrough,
+   * none): device nodes, setuid/setgid files, security.* and trusted.* attributes. Default: none.
+   */
+  allowPrivileged?: readonly HostPrivilege[];
+  /** Permission bits of a unix: socket (default 0600: only the server's user may connect). */
+  socketMode?: number;
   /** How guest ownership, modes and special files map onto the host; default passthrough. */
   security?: SecurityOptions;
   /** Other filesystems mounted inside the export: remap (default), forbid or warn, as QEMU's multidevs. */
@@ -51,9 +59,19 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     onMultidevWarning: (dev) =>
       log.warn({ dev: `${dev >> 8n}:${dev & 0xffn}` }, 'another filesystem is mounted inside the export: qid paths (guest inode numbers) may collide; use --multidevs remap'),
   });
+  const refused = new Set<HostPrivilege>();
   const server = new Server({
     backend,
     policy: { readonly: o.readonly ?? false },
+    hostPrivilege: {
+      allowed: new Set(o.allowPrivileged ?? []),
+      actsOnHost: backend.actsOnHost,
+      onRefused: (p) => {
+        if (refused.has(p)) return;
+        refused.add(p);
+        log.warn({ privilege: p }, `a guest was refused ${p === 'devices' ? 'a device node' : p === 'setid' ? 'a setuid/setgid file' : 'a security.* or trusted.* attribute'}; --allow-privileged ${p} allows it`);
+      },
+    },
     identity: { ...openIdentityPolicy, ...o.identity },
     limits,
     stats: new ServerStats(),
@@ -67,7 +85,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   }
   let listener: SocketListener;
   try {
-    listener = await SocketListener.listen(server, address);
+    listener = await SocketListener.listen(server, address, o.socketMode ?? 0o600);
   } catch (err) {
     await server.close();
     throw err;
@@ -83,3 +101,4 @@ export { Server } from './server/server.js';
 export { defaultLimits, type Limits } from './server/limits.js';
 export type { SecurityOptions } from './backend/local/create-model.js';
 export type { IdentityPolicy, IdRange } from './server/identity-policy.js';
+export type { HostPrivilege } from './server/host-privilege.js';

@@ -90,6 +90,11 @@ export interface WalkResult {
 }
 
 export interface Backend {
+  /**
+   * Whether the host kernel acts on the modes, file types and security attributes the guest sets
+   * (passthrough, none), rather than the model keeping them inert (mapped models).
+   */
+  readonly actsOnHost: boolean;
   /** The root of the export that `aname` names, for this user. */
   attach(cred: Credentials, aname: string): Promise<Node>;
   walk(from: Node, names: readonly Buffer[]): Promise<WalkResult>;

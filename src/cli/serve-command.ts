@@ -8,6 +8,7 @@ import { multidevsPolicies, type Multidevs } from '../backend/local/qid-mapper.j
 import { raiseFdLimit } from '../backend/local/sys.js';
 import { startServer } from '../index.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
+import { parseHostPrivileges, type HostPrivilege } from '../server/host-privilege.js';
 import { checkIdRanges, NOBODY, parseIdRange, type IdRange } from '../server/identity-policy.js';
 import { defaultLimits } from '../server/limits.js';
 import { passwdLookup } from '../server/users.js';
@@ -65,6 +66,14 @@ function userArg(v: string): RunAs {
   }
 }
 
+function privileges(v: string): HostPrivilege[] {
+  try {
+    return parseHostPrivileges(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 function listenArg(v: string): string {
   try {
     parseListenAddress(v);
@@ -93,6 +102,8 @@ interface ServeFlags {
   gidMap: IdRange[];
   allowUsers?: number[];
   multidevs: Multidevs;
+  allowPrivileged: HostPrivilege[];
+  socketMode: number;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -105,6 +116,7 @@ export function registerServeCommand(program: Command): void {
         .default(DEFAULT_LISTEN)
         .argParser(listenArg),
     )
+    .addOption(new Option('--socket-mode <mode>', 'permission bits of a unix: socket, which decide who may connect').default(0o600, '0600').argParser(mode))
     .option('--readonly', 'refuse every change: writes, creates, renames, removes, setattr, xattr sets (EROFS)')
     .addOption(
       new Option('--msize <bytes>', 'largest message size the server agrees to (the kernel caps tcp/unix/fd at 1 MiB)')
@@ -123,6 +135,14 @@ export function registerServeCommand(program: Command): void {
       new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
         .default('passthrough' as SecurityModelName)
         .argParser(securityModel),
+    )
+    .addOption(
+      new Option(
+        '--allow-privileged <list>',
+        'in passthrough and none, let guests make what gives privilege on the host: devices, setid (setuid/setgid files), xattrs (security.*, trusted.*), or all (EPERM otherwise)',
+      )
+        .default([], 'none')
+        .argParser(privileges),
     )
     .addOption(new Option('--fmode <mode>', 'host mode of files the mapped models create').default(DEFAULT_FMODE, '0600').argParser(mode))
     .addOption(new Option('--dmode <mode>', 'host mode of directories the mapped models create').default(DEFAULT_DMODE, '0700').argParser(mode))
@@ -162,6 +182,8 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
     root,
     listen: flags.listen,
     readonly: flags.readonly ?? false,
+    allowPrivileged: flags.allowPrivileged,
+    socketMode: flags.socketMode,
     security: { model: flags.securityModel, fmode: flags.fmode, dmode: flags.dmode },
     multidevs: flags.multidevs,
     identity: {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend.js';
 import type { ExportPolicy } from './export-policy.js';
+import type { HostPrivilegeGate } from './host-privilege.js';
 import type { IdentityPolicy } from './identity-policy.js';
 import type { Limits } from './limits.js';
 import type { ServerStats } from './stats.js';
@@ -9,6 +10,8 @@ import type { ServerStats } from './stats.js';
 export interface ServerContext {
   backend: Backend;
   policy: ExportPolicy;
+  /** Device nodes, setuid/setgid files and security.* and trusted.* attributes: refused unless allowed. */
+  hostPrivilege: HostPrivilegeGate;
   /** Who may attach and with which host ids (identity.ts applies it). */
   identity: IdentityPolicy;
   limits: Limits;

@@ -14,7 +14,8 @@ export class SocketListener {
     readonly address: ListenAddress,
   ) {}
 
-  static async listen(server: Server, address: ListenAddress & { kind: 'tcp' | 'unix' }): Promise<SocketListener> {
+  /** `socketMode`: the permission bits of a unix socket, which decide who may connect. */
+  static async listen(server: Server, address: ListenAddress & { kind: 'tcp' | 'unix' }, socketMode = 0o600): Promise<SocketListener> {
     const ns = net.createServer({ noDelay: true, pauseOnConnect: false });
     let listener!: SocketListener;
     ns.on('connection', (socket) => {
@@ -25,11 +26,18 @@ export class SocketListener {
     });
     try {
       if (address.kind === 'unix') await prepareSocketPath(address.path);
-      await new Promise<void>((resolve, reject) => {
-        ns.once('error', reject);
-        if (address.kind === 'tcp') ns.listen(address.port, address.host, resolve);
-        else ns.listen(address.path, resolve);
-      });
+      // bind(2) makes the socket file with the process umask (0 while serving): narrow it for
+      // that one call, so the socket never exists with more than socketMode allows.
+      const umask = address.kind === 'unix' ? process.umask(~socketMode & 0o777) : null;
+      try {
+        await new Promise<void>((resolve, reject) => {
+          ns.once('error', reject);
+          if (address.kind === 'tcp') ns.listen(address.port, address.host, resolve);
+          else ns.listen(address.path, resolve);
+        });
+      } finally {
+        if (umask !== null) process.umask(umask);
+      }
     } catch (err) {
       throw listenError(address, err as NodeJS.ErrnoException);
     }

@@ -16,7 +16,8 @@ const fid = () => nextFid++;
 const p = (...parts: string[]) => join(fx.root, ...parts);
 
 before(async () => {
-  fx = await startFixture();
+  // Devices are refused by default (host-privilege.test.ts); here the export allows them.
+  fx = await startFixture({ allowPrivileged: ['devices'] });
   c = await WireClient.attach(fx.port);
 });
 after(async () => {
@@ -243,7 +244,7 @@ describe('special files', () => {
     assert.equal(lstatSync(p('sock')).isSocket(), true);
   });
 
-  test('Tmknod makes a character device when the server may', async () => {
+  test('Tmknod makes a character device when the export allows devices', async () => {
     await c.rpc('Tmknod', { dfid: 0, name: b('null-dev'), mode: 0o020600, major: 1, minor: 3, gid: 0 });
     const st = lstatSync(p('null-dev'));
     assert.equal(st.isCharacterDevice(), true);

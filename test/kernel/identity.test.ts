@@ -52,7 +52,8 @@ describe('identity policy through the kernel client', { timeout: 15 * 60_000 }, 
   let allow: Run;
 
   before(async () => {
-    squash = await run(['--squash', 'root'], 65534, () => `
+    // Privileges allowed, so that it is the squash that refuses the device below.
+    squash = await run(['--squash', 'root', '--allow-privileged', 'all'], 65534, () => `
 echo "VALUE read-secret $(cat secret 2>&1 | tr '\\n' ' ')"
 echo "VALUE read-public $(cat public)"
 echo made > made && echo "VALUE create ok"

@@ -6,8 +6,8 @@ import type { PjdfstestConfig } from './pjdfstest-runner.js';
  * about 4 minutes on two cores. Others can be run by hand with pjdfstest-run.js.
  */
 export const CONFIGURATIONS: PjdfstestConfig[] = [
-  // Ids pass through: the server must run as root for the suite's chown and setuid cases.
-  { name: 'passthrough', serverArgs: [] },
+  // Ids pass through: the server must run as root, and allow devices and setuid files, for the suite's cases.
+  { name: 'passthrough', serverArgs: ['--allow-privileged', 'all'] },
   // The guest's ids, modes and devices live in xattrs: the server runs as an ordinary user.
   { name: 'mapped-xattr', serverArgs: ['--security-model', 'mapped-xattr', '--user', 'nobody'] },
 ];

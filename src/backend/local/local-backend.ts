@@ -61,6 +61,11 @@ export class LocalBackend implements Backend {
     this.rootNode.release();
   }
 
+  /** The models that act with the guest's host ids are the ones that put its modes and types on the host. */
+  get actsOnHost(): boolean {
+    return this.model.hostIds;
+  }
+
   confine<T>(cred: Credentials, fn: () => Promise<T>): Promise<T> {
     return this.model.hostIds ? sys.runConfined(cred, fn) : fn();
   }

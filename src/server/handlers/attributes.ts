@@ -1,5 +1,6 @@
 import { GetattrMask, IOHDRSZ, SetattrValid as V } from '../../protocol/constants.js';
 import type { Message } from '../../protocol/messages.js';
+import { checkHostMode } from '../host-privilege.js';
 import { checkConfinedChown, checkConfinedOwner, gidIn, gidOut, uidIn, uidOut } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
@@ -51,6 +52,7 @@ export async function setattr(ctx: RequestContext, m: Message<'Tsetattr'>): Prom
   const gid = m.valid & V.GID ? gidIn(identity, m.gid) : null;
   checkConfinedChown(fid.cred, uid, gid);
   if (fid.cred.confined && m.valid & V.MODE) checkConfinedOwner(fid.cred, (await backend.getattr(node, open)).uid);
+  if (m.valid & V.MODE) checkHostMode(ctx.session.server.hostPrivilege, m.mode, node.isDirectory);
   await backend.setattr(node, open, { ...m, uid: uid ?? m.uid, gid: gid ?? m.gid });
   return reply('Rsetattr', {});
 }

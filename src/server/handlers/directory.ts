@@ -2,6 +2,7 @@ import { RREAD_HEADER_SIZE } from '../../protocol/constants.js';
 import { DirentPacker } from '../../protocol/dirent.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import { MessageType, type Message } from '../../protocol/messages.js';
+import { checkHostMknod } from '../host-privilege.js';
 import { checkConfinedMknod, creator } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
@@ -31,6 +32,7 @@ export async function mkdir(ctx: RequestContext, m: Message<'Tmkdir'>): Promise<
 export async function mknod(ctx: RequestContext, m: Message<'Tmknod'>): Promise<Reply> {
   const c = creator(ctx.fid(m.dfid), m.gid, ctx.session.server.identity);
   checkConfinedMknod(c, m.mode);
+  checkHostMknod(ctx.session.server.hostPrivilege, m.mode);
   const qid = await ctx.session.server.backend.mknod(ctx.dir(m.dfid), m.name, m.mode, m.major, m.minor, c);
   return reply('Rmknod', { qid });
 }

@@ -1,5 +1,6 @@
 import { Errno, P9Error } from '../../protocol/errno.js';
 import type { Message } from '../../protocol/messages.js';
+import { checkHostMode } from '../host-privilege.js';
 import { creator } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
@@ -24,6 +25,7 @@ export async function lcreate(ctx: RequestContext, m: Message<'Tlcreate'>): Prom
   const fid = ctx.fid(m.fid);
   if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
   const dir = ctx.dir(m.fid);
+  checkHostMode(ctx.session.server.hostPrivilege, m.mode, false);
   const open = await ctx.session.server.backend.create(dir, m.name, m.flags, m.mode, creator(fid, m.gid, ctx.session.server.identity));
   if (!fid.isPlain || !ctx.session.fids.holds(fid)) {
     open.release();

@@ -2,6 +2,7 @@ import { NOFID } from '../../protocol/constants.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import type { Message } from '../../protocol/messages.js';
 import { Fid } from '../fid.js';
+import { checkHostXattr } from '../host-privilege.js';
 import { attachCredentials, checkConfinedXattr } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
@@ -30,6 +31,7 @@ export async function clunk(ctx: RequestContext, m: Message<'Tclunk'>): Promise<
     const x = fid.xattrPending;
     if (x) {
       checkConfinedXattr(fid.cred, x.name);
+      checkHostXattr(ctx.session.server.hostPrivilege, x.name);
       if (x.written !== x.value.length) throw new P9Error(Errno.EINVAL, `xattr value incomplete: ${x.written} of ${x.value.length} bytes written`);
       const backend = ctx.session.server.backend;
       if (x.value.length === 0 && x.flags & 2) await backend.xattrRemove(fid.node, x.name);
