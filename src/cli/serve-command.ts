@@ -212,6 +212,10 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
   const as = flags.user ? `, as uid ${process.getuid?.()}` : '';
   say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}, ${flags.securityModel}${as}) on ${formatListenAddress(a)}`);
   if (a.kind === 'tcp' && !isLoopback(a.host)) say('virtfs: warning: listening beyond this machine; 9P has no authentication or encryption');
+  const actsOnHost = flags.securityModel === 'passthrough' || flags.securityModel === 'none';
+  if (a.kind === 'tcp' && actsOnHost && flags.allowPrivileged.length > 0) {
+    say(`virtfs: warning: --allow-privileged ${flags.allowPrivileged.join(',')} on a TCP listener gives whoever can connect what host root has; serve unix: or keep it to trusted guests`);
+  }
   if (fdLimit >= 0 && fdLimit < LOW_FD_LIMIT) {
     say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has looked up and still caches holds one, and past the limit the guest gets EMFILE`);
   }
