@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Client } from '../../src/client/client.js';
+import { startFixture, type Fixture } from './server-fixture.js';
+
+// The creation race of the hardening issue: the foundation made an object as root and then
+// chowned it *by name* to the guest's user, so a host process that swapped its own root-owned
+// file in under that name in between got that file chowned to the guest's user. Passthrough
+// now creates each object as the guest's user (born owned): there is no later step a swap can
+// redirect. A host racer renames root-owned files over the name the guest keeps creating.
+
+const RACER = `
+import os, sys
+d = sys.argv[1]
+i = 0
+while not os.path.exists(os.path.join(d, '..', 'stop')):
+    p = os.path.join(d, 'v%d' % i)
+    fd = os.open(p, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.write(fd, b'victim')
+    os.close(fd)
+    os.rename(p, os.path.join(d, 'x'))
+    i += 1
+print(i)
+`;
+
+let fx: Fixture;
+let c: Client;
+
+before(async () => {
+  fx = await startFixture();
+  mkdirSync(join(fx.root, 'race'), { mode: 0o755 });
+  chownSync(join(fx.root, 'race'), 1000, 1000);
+  c = await Client.connect(fx.address);
+});
+
+after(async () => {
+  c.close();
+  await fx.close();
+});
+
+test('a host process swapping a root-owned file in under the name being created never gets it given to the guest user', { timeout: 120_000 }, async () => {
+  const race = join(fx.root, 'race');
+  const racer = spawn('python3', ['-c', RACER, race], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let swaps = '';
+  racer.stdout.on('data', (b: Buffer) => (swaps += b.toString()));
+  const exited = new Promise((r) => racer.on('exit', r));
+  const root = await c.attach({ nUname: 1000 });
+  const dir = (await c.walk(root, ['race'])).fid;
+  let made = 0;
+  try {
+    for (let k = 0; k < 600; k++) {
+      const kind = k % 3;
+      try {
+        if (kind === 0) await c.mknod(dir, 'x', 0o010644, 0, 0, 1000);
+        else if (kind === 1) await c.symlink(dir, 'x', 'target', 1000);
+        else {
+          const f = (await c.walk(dir, [])).fid;
+          await c.create(f, 'x', 0o2 | 0o100 | 0o200, 0o644, 1000).finally(() => c.clunk(f));
+        }
+        made++;
+      } catch {
+        // EEXIST: the racer's file is there now
+      }
+      // Move whatever is at x aside (the guest's object or the racer's), to be judged at the end.
+      await c.renameat(dir, 'x', dir, `g${k}`).catch(() => {});
+    }
+  } finally {
+    writeFileSync(join(fx.root, 'stop'), '');
+    await exited;
+  }
+  assert.ok(made > 100, `the guest made only ${made} objects`);
+  assert.ok(Number(swaps) > 100, `the racer swapped only ${swaps} files in`);
+  let victims = 0;
+  for (const n of readdirSync(race)) {
+    const st = lstatSync(join(race, n));
+    if (!st.isFile() || readFileSync(join(race, n), 'utf8') !== 'victim') {
+      assert.equal(st.uid, 1000, `${n}: the guest's own object is not born its user's`);
+      continue;
+    }
+    victims++;
+    assert.equal(st.uid, 0, `${n}: a root-owned file swapped in was given to the guest's user`);
+  }
+  assert.ok(victims > 10, `only ${victims} swapped-in files were caught under the name`);
+});
