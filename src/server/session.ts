@@ -97,6 +97,7 @@ export class Session {
     let finish!: () => void;
     const entry: InFlight = { abort, done: new Promise<void>((r) => (finish = r)) };
     this.inflight.set(m.tag, entry);
+    this.server.stats.requestsInProgress++;
     if (!this.paused && this.inflight.size >= this.server.limits.maxRequestsInFlight) {
       this.paused = true;
       this.out.pause();
@@ -133,6 +134,7 @@ export class Session {
 
   private complete(m: TMessage, r: Reply | null, err: unknown, finish: () => void): void {
     this.inflight.delete(m.tag);
+    this.server.stats.requestsInProgress--;
     if (r) {
       this.server.stats.count(m.type, false);
       if (!this.closed) this.sendReply(m.tag, r);
