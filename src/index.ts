@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { LocalBackend } from './backend/local/local-backend.js';
 import type { Multidevs } from './backend/local/qid-mapper.js';
 import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
+import { ByteBudget } from './server/byte-budget.js';
 import type { HostPrivilege } from './server/host-privilege.js';
 import { openIdentityPolicy, type IdentityPolicy } from './server/identity-policy.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
@@ -74,6 +75,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     },
     identity: { ...openIdentityPolicy, ...o.identity },
     limits,
+    xattrBudget: new ByteBudget(limits.maxXattrBytes, 'server'),
     stats: new ServerStats(),
     log,
     trace: o.trace,

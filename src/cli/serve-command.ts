@@ -10,7 +10,7 @@ import { startServer } from '../index.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
 import { parseHostPrivileges, type HostPrivilege } from '../server/host-privilege.js';
 import { checkIdRanges, NOBODY, parseIdRange, type IdRange } from '../server/identity-policy.js';
-import { defaultLimits } from '../server/limits.js';
+import { defaultLimits, MIN_QUEUED_REPLY_BYTES } from '../server/limits.js';
 import { passwdLookup } from '../server/users.js';
 import { DEFAULT_LISTEN, formatListenAddress, isLoopback, parseListenAddress } from '../transport/listen-address.js';
 import { dropPrivileges, parseUserArg, type RunAs } from './drop-privileges.js';
@@ -23,6 +23,12 @@ function integer(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
     return n;
   };
+}
+
+/** A positive number of seconds, fractions allowed (tests use short timeouts); returns milliseconds. */
+function seconds(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError(`"${v}" is not a positive number of seconds`);
+  return Math.round(Number(v) * 1000);
 }
 
 function mode(v: string): number {
@@ -91,6 +97,11 @@ interface ServeFlags {
   create?: boolean;
   maxFids: number;
   maxRequests: number;
+  maxReplyQueue: number;
+  maxXattrBytes: number;
+  maxConnections: number;
+  handshakeTimeout: number;
+  frameTimeout: number;
   securityModel: SecurityModelName;
   fmode: number;
   dmode: number;
@@ -130,6 +141,31 @@ export function registerServeCommand(program: Command): void {
       new Option('--max-requests <n>', 'requests one connection may have in progress (the server stops reading beyond)')
         .default(defaultLimits.maxRequestsInFlight)
         .argParser(integer(1, 65535)),
+    )
+    .addOption(
+      new Option('--max-reply-queue <bytes>', 'reply bytes queued for a client that does not read them, beyond which the server stops reading it')
+        .default(defaultLimits.maxQueuedReplyBytes)
+        .argParser(integer(MIN_QUEUED_REPLY_BYTES, 2 ** 40)),
+    )
+    .addOption(
+      new Option('--max-xattr-bytes <bytes>', 'xattr values held between Txattrwalk/Txattrcreate and Tclunk, all connections together (ENOSPC beyond)')
+        .default(defaultLimits.maxXattrBytes)
+        .argParser(integer(0, 2 ** 40)),
+    )
+    .addOption(
+      new Option('--max-connections <n>', 'connections served at once; any beyond are closed (and logged)')
+        .default(defaultLimits.maxConnections)
+        .argParser(integer(1, 2 ** 20)),
+    )
+    .addOption(
+      new Option('--handshake-timeout <seconds>', 'close a connection that has not agreed a version this long after connecting')
+        .default(defaultLimits.handshakeTimeoutMs, String(defaultLimits.handshakeTimeoutMs / 1000))
+        .argParser(seconds),
+    )
+    .addOption(
+      new Option('--frame-timeout <seconds>', 'close a connection whose partly sent message gets no further byte for this long')
+        .default(defaultLimits.frameTimeoutMs, String(defaultLimits.frameTimeoutMs / 1000))
+        .argParser(seconds),
     )
     .addOption(
       new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
@@ -194,7 +230,16 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
       gidMap: flags.gidMap,
       allowUsers: flags.allowUsers ? new Set(flags.allowUsers) : null,
     },
-    limits: { maxMsize: flags.msize, maxFidsPerConnection: flags.maxFids, maxRequestsInFlight: flags.maxRequests },
+    limits: {
+      maxMsize: flags.msize,
+      maxFidsPerConnection: flags.maxFids,
+      maxRequestsInFlight: flags.maxRequests,
+      maxQueuedReplyBytes: flags.maxReplyQueue,
+      maxXattrBytes: flags.maxXattrBytes,
+      maxConnections: flags.maxConnections,
+      handshakeTimeoutMs: flags.handshakeTimeout,
+      frameTimeoutMs: flags.frameTimeout,
+    },
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
     log,
   });

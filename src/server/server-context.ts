@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend.js';
+import type { ByteBudget } from './byte-budget.js';
 import type { ExportPolicy } from './export-policy.js';
 import type { HostPrivilegeGate } from './host-privilege.js';
 import type { IdentityPolicy } from './identity-policy.js';
@@ -15,6 +16,8 @@ export interface ServerContext {
   /** Who may attach and with which host ids (identity.ts applies it). */
   identity: IdentityPolicy;
   limits: Limits;
+  /** xattr values held across every connection (each connection's budget draws on it). */
+  xattrBudget: ByteBudget;
   stats: ServerStats;
   log: Logger;
   /** One line per request and reply when tracing (--debug), else undefined. */

@@ -16,7 +16,10 @@ import type { ServerContext } from './server-context.js';
 /** Where a session's replies go: a socket, a pipe, or an embedding application. */
 export interface SessionOutput {
   send(frame: Buffer): void;
-  /** Stop delivering frames for a while (too many requests in flight). */
+  /**
+   * Deliver no further frame until `resume` (the session has as many requests in progress as it
+   * may). Frames already received wait: the limit holds whatever one read brought.
+   */
   pause(): void;
   resume(): void;
   /** End the connection: the peer broke the protocol beyond repair. */
@@ -49,7 +52,7 @@ export class Session {
     readonly id: number,
   ) {
     this.fids = new FidTable(server.limits.maxFidsPerConnection);
-    this.xattrBudget = new ByteBudget(server.limits.maxXattrBytesPerConnection);
+    this.xattrBudget = new ByteBudget(server.limits.maxXattrBytesPerConnection, 'connection', server.xattrBudget);
   }
 
   /** Largest frame accepted now: the negotiated msize, or the server's maximum before Tversion. */
@@ -94,6 +97,7 @@ export class Session {
     let finish!: () => void;
     const entry: InFlight = { abort, done: new Promise<void>((r) => (finish = r)) };
     this.inflight.set(m.tag, entry);
+    this.server.stats.requestsInProgress++;
     if (!this.paused && this.inflight.size >= this.server.limits.maxRequestsInFlight) {
       this.paused = true;
       this.out.pause();
@@ -130,6 +134,7 @@ export class Session {
 
   private complete(m: TMessage, r: Reply | null, err: unknown, finish: () => void): void {
     this.inflight.delete(m.tag);
+    this.server.stats.requestsInProgress--;
     if (r) {
       this.server.stats.count(m.type, false);
       if (!this.closed) this.sendReply(m.tag, r);
@@ -147,7 +152,7 @@ export class Session {
   private sendReply(tag: number, r: Reply): void {
     let frame: Buffer;
     if (Buffer.isBuffer(r)) {
-      frame = r;
+      frame = trimmed(r);
       frame.writeUInt16LE(tag, 5);
       this.trace(`-> ${messageName(frame[4]!)} tag ${tag} count ${frame.length - 11}`);
     } else {
@@ -247,6 +252,15 @@ export class Session {
   private trace(line: string): void {
     this.server.trace?.(this.id, line);
   }
+}
+
+/**
+ * A reply built in place may fill little of the frame allocated for it (a short read of a 1 MiB
+ * Tread): it is copied out, so that a reply waiting to be sent holds only the bytes it sends.
+ */
+function trimmed(frame: Buffer): Buffer {
+  const allocated = frame.buffer.byteLength;
+  return allocated > 2 * frame.length && allocated - frame.length > 64 << 10 ? Buffer.from(frame) : frame;
 }
 
 /** Errors with an errno (ours, or a system call's) are answers; anything else is a bug worth logging. */

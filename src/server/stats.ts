@@ -6,6 +6,8 @@ export class ServerStats {
   readonly errors = new Map<string, number>();
   connections = 0;
   connectionsTotal = 0;
+  /** Requests started and not yet answered, all connections together. */
+  requestsInProgress = 0;
 
   count(type: number, failed: boolean): void {
     const name = messageName(type);

@@ -17,6 +17,10 @@ export class SocketListener {
   /** `socketMode`: the permission bits of a unix socket, which decide who may connect. */
   static async listen(server: Server, address: ListenAddress & { kind: 'tcp' | 'unix' }, socketMode = 0o600): Promise<SocketListener> {
     const ns = net.createServer({ noDelay: true, pauseOnConnect: false });
+    // Node closes connections beyond maxConnections at once and says so with 'drop'.
+    ns.maxConnections = server.context.limits.maxConnections;
+    const refused = refusalLog(server);
+    ns.on('drop', () => refused());
     let listener!: SocketListener;
     ns.on('connection', (socket) => {
       socket.setNoDelay(true);
@@ -54,6 +58,24 @@ export class SocketListener {
     await Promise.all([...this.connections].map((c) => c.closed));
     await closing;
   }
+}
+
+/** Time between two log lines about refused connections: a flood of them is one line, not many. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/** Log a connection refused for the limit: the first at once, later ones counted into one line per interval. */
+function refusalLog(server: Server): () => void {
+  let unlogged = 0;
+  let quietUntil = 0;
+  return () => {
+    unlogged++;
+    const now = Date.now();
+    if (now < quietUntil) return;
+    const limit = server.context.limits.maxConnections;
+    server.context.log.warn({ refused: unlogged, maxConnections: limit }, `refusing connections beyond ${limit} (--max-connections)`);
+    unlogged = 0;
+    quietUntil = now + REFUSAL_LOG_INTERVAL_MS;
+  };
 }
 
 // Node's own messages ("listen EACCES: permission denied /x/s") name the system call, not the

@@ -1,5 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { FrameSplitter } from '../protocol/frame-splitter.js';
+import type { Limits } from '../server/limits.js';
 import type { Server } from '../server/server.js';
 import type { Session } from '../server/session.js';
 
@@ -7,13 +8,26 @@ import type { Session } from '../server/session.js';
  * Serves one 9P connection over a byte stream (a socket, or stdin/stdout). Replies produced in the
  * same tick are written together: the stream is corked on the first and uncorked on the next tick,
  * so a burst of small replies costs one write system call.
+ *
+ * The connection is read, and its frames dispatched, only while the session has room for more
+ * requests and the peer is taking its replies: a client that sends without reading makes the
+ * server stop reading it, not queue replies without end.
  */
 export class StreamConnection {
   readonly session: Session;
   /** Resolves once the connection is over and everything it held has been released. */
   readonly closed: Promise<void>;
+  private readonly limits: Limits;
+  private readonly splitter: FrameSplitter;
   private corked = false;
   private over = false;
+  /** The session has as many requests in progress as it may. */
+  private busy = false;
+  /** More reply bytes are queued than the limit: the peer is not reading them. */
+  private backlogged = false;
+  private readonly handshakeTimer: NodeJS.Timeout;
+  /** Runs while a frame is partly received and the connection is being read. */
+  private frameTimer: NodeJS.Timeout | null = null;
   private resolveClosed!: () => void;
 
   constructor(
@@ -21,14 +35,15 @@ export class StreamConnection {
     private readonly input: Readable,
     private readonly output: Writable,
   ) {
+    this.limits = server.context.limits;
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.session = server.openSession({
       send: (frame) => this.send(frame),
-      pause: () => this.input.pause(),
-      resume: () => this.input.resume(),
+      pause: () => this.setBusy(true),
+      resume: () => this.setBusy(false),
       close: () => this.end(),
     });
-    const splitter = new FrameSplitter(
+    this.splitter = new FrameSplitter(
       {
         frame: (f) => this.session.receive(f),
         oversized: (type, tag, size) => this.session.receiveOversized(type, tag, size),
@@ -36,10 +51,17 @@ export class StreamConnection {
       },
       () => this.session.frameLimit,
     );
-    input.on('data', (chunk: Buffer) => splitter.push(chunk));
+    this.handshakeTimer = setTimeout(() => {
+      if (this.session.msize === 0) this.drop(`no version agreed within ${this.limits.handshakeTimeoutMs} ms`);
+    }, this.limits.handshakeTimeoutMs).unref();
+    input.on('data', (chunk: Buffer) => {
+      this.splitter.push(chunk);
+      this.watchFrameProgress();
+    });
     input.on('end', () => this.end());
     input.on('close', () => this.end());
     input.on('error', () => this.end());
+    output.on('drain', () => this.setBacklogged(false));
     output.on('error', () => this.end());
     output.on('close', () => this.end());
   }
@@ -54,13 +76,65 @@ export class StreamConnection {
         this.output.uncork();
       });
     }
-    this.output.write(frame);
+    // write() answers false once the output holds more than its high-water mark, and 'drain'
+    // follows when it has emptied; the limit is at least that mark, so 'drain' always comes.
+    if (!this.output.write(frame) && this.output.writableLength > this.limits.maxQueuedReplyBytes) this.setBacklogged(true);
+  }
+
+  private setBusy(busy: boolean): void {
+    if (this.busy === busy) return;
+    this.busy = busy;
+    this.updateReading();
+  }
+
+  private setBacklogged(backlogged: boolean): void {
+    if (this.backlogged === backlogged) return;
+    this.backlogged = backlogged;
+    this.updateReading();
+  }
+
+  private get reading(): boolean {
+    return !this.over && !this.busy && !this.backlogged;
+  }
+
+  private updateReading(): void {
+    if (this.over) return;
+    if (!this.reading) {
+      this.splitter.hold();
+      this.input.pause();
+    } else {
+      // Frames that waited go first; they may fill the session again.
+      this.splitter.release();
+      if (this.reading) this.input.resume();
+    }
+    this.watchFrameProgress();
+  }
+
+  /** Time a partly received frame, but only while we read: a paused peer cannot make progress. */
+  private watchFrameProgress(): void {
+    if (!this.reading || !this.splitter.midFrame) {
+      if (this.frameTimer) clearTimeout(this.frameTimer);
+      this.frameTimer = null;
+    } else if (this.frameTimer) {
+      this.frameTimer.refresh();
+    } else {
+      const ms = this.limits.frameTimeoutMs;
+      this.frameTimer = setTimeout(() => this.drop(`a partly received frame made no progress for ${ms} ms`), ms).unref();
+    }
+  }
+
+  private drop(reason: string): void {
+    if (this.over) return;
+    this.server.context.log.warn({ connection: this.session.id, reason }, 'closing connection');
+    this.end();
   }
 
   /** Stop serving: close both directions and release everything the session held. */
   end(): void {
     if (this.over) return;
     this.over = true;
+    clearTimeout(this.handshakeTimer);
+    if (this.frameTimer) clearTimeout(this.frameTimer);
     this.input.destroy();
     if ((this.output as unknown) !== this.input) this.output.end();
     void this.server.closeSession(this.session).then(this.resolveClosed);

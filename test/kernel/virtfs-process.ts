@@ -10,6 +10,11 @@ export interface VirtfsProcess {
   stop(): Promise<number | null>;
 }
 
+/** A server run directly (exec'd through a shell at most), whose own /proc/PID/status can be read. */
+export interface DirectVirtfsProcess extends VirtfsProcess {
+  pid: number;
+}
+
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 /** The repository root (compiled tests run from dist/test/kernel). */
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
@@ -18,14 +23,15 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
  * Run `virtfs serve` exactly as a user would, on a free loopback port, and read the port back
  * from the mount line it prints.
  */
-export function startVirtfs(dir: string, args: string[] = [], opts: { fdLimit?: number } = {}): Promise<VirtfsProcess> {
+export async function startVirtfs(dir: string, args: string[] = [], opts: { fdLimit?: number } = {}): Promise<DirectVirtfsProcess> {
   const argv = [process.execPath, main, 'serve', '--listen', 'tcp:127.0.0.1:0', ...args, dir];
   // With fdLimit, through a shell that lowers both descriptor limits first (as `ulimit -n` does).
   const p =
     opts.fdLimit === undefined
       ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn('sh', ['-c', `ulimit -Sn ${opts.fdLimit} && ulimit -Hn ${opts.fdLimit} && exec "$@"`, 'sh', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return watch(p, () => p.kill('SIGTERM'));
+  // The shell execs node, so p.pid is the server's either way.
+  return { ...(await watch(p, () => p.kill('SIGTERM'))), pid: p.pid! };
 }
 
 /**

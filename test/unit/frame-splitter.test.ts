@@ -88,3 +88,61 @@ test('property: any chunking of any frame sequence yields exactly those frames i
     { numRuns: 500 },
   );
 });
+
+test('a frame callback that holds dispatch stops the chunk after that frame; release delivers the rest in order', () => {
+  const seen: Buffer[] = [];
+  const s: FrameSplitter = new FrameSplitter(
+    {
+      frame: (f) => {
+        seen.push(f);
+        s.hold();
+      },
+      oversized: () => assert.fail('oversized'),
+      malformed: () => assert.fail('malformed'),
+    },
+    () => 1 << 20,
+  );
+  s.push(stream);
+  assert.deepEqual(seen, [frames[0]]);
+  s.push(frames[0]!);
+  assert.deepEqual(seen, [frames[0]], 'a chunk pushed while held waits too');
+  s.release();
+  assert.deepEqual(seen, [frames[0], frames[1]]);
+  s.release();
+  s.release();
+  s.release();
+  assert.deepEqual(seen, [...frames, frames[0]]);
+});
+
+test('a held splitter keeps a partial frame across pushes and finishes it on release', () => {
+  const { s, seen } = splitter();
+  s.push(stream.subarray(0, frames[0]!.length + 20));
+  s.hold();
+  s.push(stream.subarray(frames[0]!.length + 20));
+  assert.deepEqual(seen.frames, [frames[0]]);
+  s.release();
+  assert.deepEqual(seen.frames, frames);
+});
+
+test('midFrame is true from the first byte of a frame to its last, and for a frame being skipped', () => {
+  const { s } = splitter(200);
+  assert.equal(s.midFrame, false);
+  s.push(frames[1]!.subarray(0, 3));
+  assert.equal(s.midFrame, true, 'part of a header');
+  s.push(frames[1]!.subarray(3, 50));
+  assert.equal(s.midFrame, true, 'part of a body');
+  s.push(frames[1]!.subarray(50));
+  assert.equal(s.midFrame, false);
+  const big = encode(message('Twrite', { tag: 9, fid: 1, offset: 0n, data: Buffer.alloc(1000, 1) }));
+  s.push(big.subarray(0, 100));
+  assert.equal(s.midFrame, true, 'an oversized frame being skipped');
+  s.push(big.subarray(100));
+  assert.equal(s.midFrame, false);
+});
+
+test('a large frame in small pieces arrives whole (its buffer grows as the bytes come)', () => {
+  const { s, seen } = splitter();
+  const big = encode(message('Twrite', { tag: 3, fid: 1, offset: 0n, data: Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251)) }));
+  for (let i = 0; i < big.length; i += 1000) s.push(big.subarray(i, i + 1000));
+  assert.deepEqual(seen.frames, [big]);
+});

@@ -3,6 +3,7 @@ import type { Attr, Backend, Credentials, DirentSink, LockRange, Node, OpenFile,
 import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrValid, XATTR_SIZE_MAX, XattrFlag } from '../../protocol/constants.js';
 import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
 import type { Qid } from '../../protocol/qid.js';
+import { BufferPool } from './buffer-pool.js';
 import { LocalNode, LocalOpenFile } from './local-node.js';
 import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from './names.js';
 import { NodePlaces } from './node-places.js';
@@ -34,6 +35,11 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   /** Where each node's by-name metadata is (mapped-file only). */
   private readonly places = new NodePlaces();
+  /**
+   * getdents buffers, shared by every directory rather than kept per open one. A Treaddir larger
+   * than one takes several getdents calls; each is a thread-pool hop, cheap beside the entries.
+   */
+  private readonly direntBuffers = new BufferPool(64 << 10, 16);
 
   private constructor(
     private readonly rootNode: LocalNode,
@@ -487,13 +493,19 @@ export class LocalBackend implements Backend {
 
   /** Resume at the host's own d_off cookie: O(1), never a rescan, stable across modifications. */
   private async readdirNow(f: LocalOpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void> {
-    const size = Math.max(4096, Math.min(maxBytes, 1 << 20));
-    if (!f.direntBuf || f.direntBuf.length < size) f.direntBuf = Buffer.allocUnsafe(size);
-    const buf = f.direntBuf;
+    const buf = this.direntBuffers.take();
+    try {
+      await this.readdirInto(buf.subarray(0, Math.max(4096, Math.min(maxBytes, buf.length))), f, cookie, add);
+    } finally {
+      this.direntBuffers.give(buf);
+    }
+  }
+
+  private async readdirInto(buf: Buffer, f: LocalOpenFile, cookie: bigint, add: DirentSink): Promise<void> {
     const dir = f.node;
     const atRoot = this.isRoot(dir);
     for (;;) {
-      const n = await sys.getdents(f.fd, cookie, buf.subarray(0, size));
+      const n = await sys.getdents(f.fd, cookie, buf);
       if (n === 0) return;
       let full = false;
       sys.parseDirents(buf, n, (ino, off, hostType, name) => {

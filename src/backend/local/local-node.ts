@@ -64,8 +64,6 @@ export class LocalNode extends Refcounted implements Node {
 export class LocalOpenFile extends Refcounted implements OpenFile {
   /** Serialises readdir: lseek + getdents on one descriptor must not interleave. */
   dirQueue: Promise<unknown> = Promise.resolve();
-  /** getdents buffer reused across Treaddir calls on this directory. */
-  direntBuf: Buffer | null = null;
 
   /** No write has gone through it yet (the mapped model clears setuid/setgid bits on the first). */
   unwritten = true;
