@@ -3,8 +3,6 @@ import { fileURLToPath } from 'node:url';
 
 export interface VirtfsProcess {
   port: number;
-  /** The server's own process id (for a launcher that execs it, the same process). */
-  pid: number;
   stdout(): string;
   stderr(): string;
   stop(): Promise<number | null>;
@@ -62,7 +60,6 @@ function watch(p: ChildProcess, terminate: () => void): Promise<VirtfsProcess> {
       p.stdout!.off('data', onData);
       resolve({
         port: Number(m[1]),
-        pid: p.pid!,
         stdout: () => out,
         stderr: () => err,
         stop: async () => {
