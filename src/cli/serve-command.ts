@@ -82,6 +82,7 @@ interface ServeFlags {
   create?: boolean;
   maxFids: number;
   maxRequests: number;
+  maxDescriptors?: number;
   securityModel: SecurityModelName;
   fmode: number;
   dmode: number;
@@ -118,6 +119,11 @@ export function registerServeCommand(program: Command): void {
       new Option('--max-requests <n>', 'requests one connection may have in progress (the server stops reading beyond)')
         .default(defaultLimits.maxRequestsInFlight)
         .argParser(integer(1, 65535)),
+    )
+    .addOption(
+      new Option('--max-descriptors <n>', 'descriptors looked-up files and directories may hold together; idle ones beyond are closed and reopened by name when used (default: half the descriptor limit)').argParser(
+        integer(1, 2 ** 31),
+      ),
     )
     .addOption(
       new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
@@ -173,6 +179,7 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
       allowUsers: flags.allowUsers ? new Set(flags.allowUsers) : null,
     },
     limits: { maxMsize: flags.msize, maxFidsPerConnection: flags.maxFids, maxRequestsInFlight: flags.maxRequests },
+    maxDescriptors: flags.maxDescriptors,
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
     log,
   });
@@ -191,7 +198,7 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
   say(`virtfs: serving ${root} (${flags.readonly ? 'read-only' : 'read-write'}, ${flags.securityModel}${as}) on ${formatListenAddress(a)}`);
   if (a.kind === 'tcp' && !isLoopback(a.host)) say('virtfs: warning: listening beyond this machine; 9P has no authentication or encryption');
   if (fdLimit >= 0 && fdLimit < LOW_FD_LIMIT) {
-    say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has looked up and still caches holds one, and past the limit the guest gets EMFILE`);
+    say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has open holds one, past the limit opens fail with EMFILE, and looked-up files are reopened more often`);
   }
   const lines = mountLines(a, flags.msize);
   if (lines.length) {
