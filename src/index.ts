@@ -33,6 +33,11 @@ export interface ServeOptions {
   /** Squash, id maps, allow list; default: guest ids are host ids and anyone may attach. */
   identity?: Partial<IdentityPolicy>;
   limits?: Partial<Limits>;
+  /**
+   * O_PATH descriptors looked-up objects may hold together (idle ones past it are reclaimed and
+   * reopened by name on use); default half the soft RLIMIT_NOFILE.
+   */
+  maxDescriptors?: number;
   /** Called with one line per request and reply (the --debug trace). */
   trace?: (connection: number, line: string) => void;
   log?: Logger;
@@ -57,6 +62,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     root: o.root,
     model: createSecurityModel(o.security ?? { model: 'passthrough' }),
     multidevs: o.multidevs,
+    maxDescriptors: o.maxDescriptors,
     onMultidevWarning: (dev) =>
       log.warn({ dev: `${dev >> 8n}:${dev & 0xffn}` }, 'another filesystem is mounted inside the export: qid paths (guest inode numbers) may collide; use --multidevs remap'),
   });

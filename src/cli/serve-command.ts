@@ -102,6 +102,7 @@ interface ServeFlags {
   maxConnections: number;
   handshakeTimeout: number;
   frameTimeout: number;
+  maxDescriptors?: number;
   securityModel: SecurityModelName;
   fmode: number;
   dmode: number;
@@ -166,6 +167,11 @@ export function registerServeCommand(program: Command): void {
       new Option('--frame-timeout <seconds>', 'close a connection whose partly sent message gets no further byte for this long')
         .default(defaultLimits.frameTimeoutMs, String(defaultLimits.frameTimeoutMs / 1000))
         .argParser(seconds),
+    )
+    .addOption(
+      new Option('--max-descriptors <n>', 'descriptors looked-up files and directories may hold together; idle ones beyond are closed and reopened by name when used (default: half the descriptor limit)').argParser(
+        integer(1, 2 ** 31),
+      ),
     )
     .addOption(
       new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
@@ -240,6 +246,7 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
       handshakeTimeoutMs: flags.handshakeTimeout,
       frameTimeoutMs: flags.frameTimeout,
     },
+    maxDescriptors: flags.maxDescriptors,
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
     log,
   });
@@ -262,7 +269,7 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
     say(`virtfs: warning: --allow-privileged ${flags.allowPrivileged.join(',')} on a TCP listener gives whoever can connect what host root has; serve unix: or keep it to trusted guests`);
   }
   if (fdLimit >= 0 && fdLimit < LOW_FD_LIMIT) {
-    say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has looked up and still caches holds one, and past the limit the guest gets EMFILE`);
+    say(`virtfs: warning: the descriptor limit is ${fdLimit} (ulimit -Hn); every file a guest has open holds one, past the limit opens fail with EMFILE, and looked-up files are reopened more often`);
   }
   const lines = mountLines(a, flags.msize);
   if (lines.length) {

@@ -39,6 +39,7 @@ export const Errno = {
   EMSGSIZE: 90,
   EOPNOTSUPP: 95,
   ETIMEDOUT: 110,
+  ESTALE: 116,
   EDQUOT: 122,
 } as const;
 

@@ -184,7 +184,8 @@ describe('resources', () => {
     const c = await WireClient.attach(fx.port);
     for (let i = 1; i <= 50; i++) await openOn(c, i, 'data', O.RDONLY);
     for (let i = 51; i <= 100; i++) await c.walk(0, i, 'locked');
-    assert.ok(openFdCount() >= base + 100);
+    // One per open file; the fids of one object share its node's descriptor.
+    assert.ok(openFdCount() >= base + 50);
     c.close();
     for (let i = 0; i < 100 && openFdCount() > base; i++) await sleep(20);
     assert.equal(openFdCount(), base);

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface VirtfsProcess {
   port: number;
+  /** The server's own process (with fdLimit too: the shell execs it). */
+  pid: number;
   stdout(): string;
   stderr(): string;
   stop(): Promise<number | null>;
@@ -60,6 +62,7 @@ function watch(p: ChildProcess, terminate: () => void): Promise<VirtfsProcess> {
       p.stdout!.off('data', onData);
       resolve({
         port: Number(m[1]),
+        pid: p.pid!,
         stdout: () => out,
         stderr: () => err,
         stop: async () => {

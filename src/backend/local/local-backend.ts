@@ -6,7 +6,7 @@ import type { Qid } from '../../protocol/qid.js';
 import { BufferPool } from './buffer-pool.js';
 import { LocalNode, LocalOpenFile } from './local-node.js';
 import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from './names.js';
-import { NodePlaces } from './node-places.js';
+import { defaultDescriptorBudget, NodeTable, type NodeView } from './node-table.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
 import { QidMapper, type Multidevs } from './qid-mapper.js';
@@ -24,6 +24,11 @@ export interface LocalBackendOptions {
   multidevs?: Multidevs;
   /** Told once for each other filesystem met under `warn`. */
   onMultidevWarning?: (dev: bigint) => void;
+  /**
+   * O_PATH descriptors the looked-up objects may hold together; past it idle ones are reclaimed
+   * and reopened by name on next use. Default: half the process's soft RLIMIT_NOFILE.
+   */
+  maxDescriptors?: number;
 }
 
 /**
@@ -33,8 +38,7 @@ export interface LocalBackendOptions {
  * cannot redirect an operation elsewhere. Nothing outside the export root is reachable.
  */
 export class LocalBackend implements Backend {
-  /** Where each node's by-name metadata is (mapped-file only). */
-  private readonly places = new NodePlaces();
+  private readonly rootNode: LocalNode;
   /**
    * getdents buffers, shared by every directory rather than kept per open one. A Treaddir larger
    * than one takes several getdents calls; each is a thread-pool hop, cheap beside the entries.
@@ -42,13 +46,17 @@ export class LocalBackend implements Backend {
   private readonly direntBuffers = new BufferPool(64 << 10, 16);
 
   private constructor(
-    private readonly rootNode: LocalNode,
+    /** Every live node, one per object, and the descriptors they hold. */
+    private readonly table: NodeTable,
+    rootFd: number,
+    rootStat: RawStat,
     /** The root's path as the kernel names it, to locate objects for legacy Tremove/Trename. */
     private readonly rootPath: Buffer,
     private readonly qids: QidMapper,
     private readonly model: SecurityModel,
   ) {
-    if (model.byName) this.places.setRoot(rootNode);
+    this.rootNode = table.adopt(rootFd, rootStat, this.viewOf(rootStat));
+    this.places.setRoot(this.rootNode);
   }
 
   static async open(options: LocalBackendOptions): Promise<LocalBackend> {
@@ -56,11 +64,21 @@ export class LocalBackend implements Backend {
     // strip more (process-wide, which is why a server process serves with umask 0).
     process.umask(0);
     const model = options.model;
+    const table = new NodeTable(options.maxDescriptors ?? defaultDescriptorBudget());
     const [fd, stat] = await sys.openRoot(Buffer.from(options.root), model.meta);
     const qids = new QidMapper(stat[S.dev]!, options.multidevs, options.onMultidevWarning);
-    const root = makeNode(qids, model, fd, stat);
     const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
-    return new LocalBackend(root, rootPath, qids, model);
+    return new LocalBackend(table, fd, stat, rootPath, qids, model);
+  }
+
+  /** Where each node was last reached: to reopen it, and where mapped-file finds its metadata. */
+  private get places() {
+    return this.table.places;
+  }
+
+  /** Descriptors the looked-up objects hold now (tests watch it stay within the budget). */
+  get heldDescriptors(): number {
+    return this.table.descriptors;
   }
 
   async close(): Promise<void> {
@@ -107,7 +125,7 @@ export class LocalBackend implements Backend {
         // Walk the run of ordinary names up to the next ".." in one thread-pool hop.
         let j = i;
         while (j < names.length && !isDotDot(names[j]!) && !(this.model.byName && isDot(names[j]!))) this.checkName(names[j++]!);
-        let run = await sys.walk(cur.fd, names.slice(i, j), this.model.meta);
+        let run = await cur.withFd((fd) => this.table.openingUpTo(j - i, () => sys.walk(fd, names.slice(i, j), this.model.meta)));
         // Under --multidevs forbid the walk stops where it would enter another filesystem.
         const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
         if (barred >= 0) {
@@ -128,19 +146,15 @@ export class LocalBackend implements Backend {
 
   /**
    * Turn a walked run into nodes, releasing `from`; resolves the last node (or `from` if none).
-   * Where metadata is found by name, every step stays a node, held by the next as the directory
-   * its entry is in; otherwise the intermediate descriptors are closed at once.
+   * Every step stays a node (shared with any live one of the same object), held by the next as
+   * the directory its entry is in: that is where the next is reopened from, and where mapped-file
+   * finds its metadata. An idle intermediate step soon gives its descriptor back.
    */
   private adoptWalk(from: LocalNode, names: readonly Buffer[], run: sys.WalkResult): LocalNode {
     let cur = from;
-    const last = run.fds.length - 1;
-    for (let k = 0; k <= last; k++) {
-      if (!this.model.byName && k < last) {
-        sys.close(run.fds[k]!).catch(() => {});
-        continue;
-      }
-      const node = this.nodeOf(run.fds[k]!, run.stats[k]!);
-      if (this.model.byName) this.places.setEntry(node, cur, names[k]!);
+    for (let k = 0; k < run.fds.length; k++) {
+      const node = this.table.adopt(run.fds[k]!, run.stats[k]!, this.viewOf(run.stats[k]!));
+      if (!isDot(names[k]!)) this.places.setEntry(node, cur, names[k]!);
       cur.release();
       cur = node;
     }
@@ -148,25 +162,19 @@ export class LocalBackend implements Backend {
   }
 
   /**
-   * ".." of the export root is the root itself: the walk never climbs out. Where metadata is found
-   * by name, the parent is the directory node the walk came through when it still is ".." (else
-   * its metadata is not known and its host stat shows through).
+   * ".." of the export root is the root itself: the walk never climbs out. The parent is usually
+   * live (the node's entry holds it), and keeps its place; one that is not has no known name (so
+   * keeps its descriptor, and under mapped-file shows its host stat).
    */
   private async parentOf(node: LocalNode): Promise<LocalNode> {
     if (this.isRoot(node)) return this.rootNode.retain();
     if (!node.isDirectory) throw new P9Error(Errno.ENOTDIR);
-    const [fd, st] = await sys.openPath(node.fd, DOTDOT, this.model.meta);
-    const p = node.place;
-    const known = p.kind === 'entry' ? p.parent : null;
-    if (known && known.dev === st[S.dev] && known.ino === st[S.ino]) {
-      await sys.close(fd);
-      return known.retain();
-    }
-    if (this.model.byName && st[S.dev] === this.rootNode.dev && st[S.ino] === this.rootNode.ino) {
-      await sys.close(fd);
+    const [fd, st] = await node.withFd((d) => this.table.openingUpTo(1, () => sys.openPath(d, DOTDOT, this.model.meta)));
+    if (this.rootNode.isSameObject(st)) {
+      sys.closeSync(fd);
       return this.rootNode.retain();
     }
-    return this.nodeOf(fd, st);
+    return this.table.adopt(fd, st, this.viewOf(st), false);
   }
 
   /** A name from the guest: one component, and never one the model keeps for itself (CVE-2017-7493). */
@@ -186,32 +194,31 @@ export class LocalBackend implements Backend {
   }
 
   /** Run fn with the node as the model acts on it, its metadata's directory held meanwhile. */
-  private async withTarget<T>(node: LocalNode, fn: (t: ModelTarget) => Promise<T>): Promise<T> {
-    const p = node.place;
-    switch (p.kind) {
-      case 'entry': {
-        const parent = p.parent.retain();
-        try {
-          return await fn({ fd: node.fd, at: { dir: parent.fd, name: p.name }, kept: null });
-        } finally {
-          parent.release();
-        }
+  private withTarget<T>(node: LocalNode, fn: (t: ModelTarget) => Promise<T>): Promise<T> {
+    return node.withFd((fd) => {
+      if (!this.model.byName) return fn({ fd, at: null, kept: null });
+      const p = node.place;
+      switch (p.kind) {
+        case 'entry':
+          return p.parent.withFd((dir) => fn({ fd, at: { dir, name: p.name }, kept: null }));
+        case 'root':
+          return fn({ fd, at: { dir: fd, name: null }, kept: null });
+        case 'kept':
+          return fn({ fd, at: null, kept: p.meta });
+        case 'none':
+          return fn({ fd, at: null, kept: null });
       }
-      case 'root':
-        return fn({ fd: node.fd, at: { dir: node.fd, name: null }, kept: null });
-      case 'kept':
-        return fn({ fd: node.fd, at: null, kept: p.meta });
-      case 'none':
-        return fn({ fd: node.fd, at: null, kept: null });
-    }
+    });
   }
 
   private isRoot(node: LocalNode): boolean {
     return node.dev === this.rootNode.dev && node.ino === this.rootNode.ino;
   }
 
-  private nodeOf(fd: number, st: RawStat): LocalNode {
-    return makeNode(this.qids, this.model, fd, st);
+  /** The guest's view of an object from a stat taken with the model's metadata. */
+  private viewOf(st: RawStat): NodeView {
+    const mode = this.model.view(st).mode;
+    return { qid: qidOf(this.qids, st, mode), guestFormat: LocalNode.formatOf(mode) };
   }
 
   /** A qid from a stat taken with the model's metadata: its type is the guest's. */
@@ -252,7 +259,7 @@ export class LocalBackend implements Backend {
     if (v & (SetattrValid.ATIME | SetattrValid.MTIME)) {
       const [aS, aN] = timeArg(v, SetattrValid.ATIME, SetattrValid.ATIME_SET, req.atimeSec, req.atimeNsec);
       const [mS, mN] = timeArg(v, SetattrValid.MTIME, SetattrValid.MTIME_SET, req.mtimeSec, req.mtimeNsec);
-      await sys.utimens(n.fd, aS, aN, mS, mN);
+      await n.withFd((fd) => sys.utimens(fd, aS, aN, mS, mN));
     }
     if (v & (SetattrValid.UID | SetattrValid.GID)) {
       await this.withTarget(n, (t) => this.model.chown(t, v & SetattrValid.UID ? req.uid : -1, v & SetattrValid.GID ? req.gid : -1));
@@ -263,7 +270,7 @@ export class LocalBackend implements Backend {
     if (v & SetattrValid.SIZE) {
       const o = open as LocalOpenFile | null;
       if (n.isDirectory) throw new P9Error(Errno.EISDIR);
-      await (o?.writable ? sys.truncate(o.fd, req.size, true) : sys.truncate(n.fd, req.size, false));
+      await (o?.writable ? sys.truncate(o.fd, req.size, true) : n.withFd((fd) => sys.truncate(fd, req.size, false)));
     }
   }
 
@@ -271,56 +278,60 @@ export class LocalBackend implements Backend {
     const n = local(node);
     if (n.isDirectory) {
       if (isWriteAccess(flags)) throw new P9Error(Errno.EISDIR);
-      const fd = await sys.reopen(n.fd, sys.O.O_RDONLY | sys.O.O_DIRECTORY);
+      const fd = await n.withFd((pfd) => sys.reopen(pfd, sys.O.O_RDONLY | sys.O.O_DIRECTORY));
       return new LocalOpenFile(fd, n.retain(), false, null);
     }
     // Device nodes, fifos and sockets are never opened on the guest's behalf: a device would
     // expose the host's hardware, a fifo would block a server thread (CVE-2023-2861). In the
     // mapped models they are host files, and opening one still means nothing to the guest.
     if (!n.isRegular || n.guestFormat !== sys.O.S_IFREG) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
-    const fd = await reopenNoatime(n.fd, hostOpenFlags(flags));
+    const fd = await n.withFd((pfd) => reopenNoatime(pfd, hostOpenFlags(flags)));
     return new LocalOpenFile(fd, n.retain(), isWriteAccess(flags), writerOf(flags, cred));
   }
 
   async create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile> {
     const d = local(dir);
     this.checkNew(name);
-    let fd: number;
-    try {
-      fd = await this.model.createFile(d.fd, name, hostOpenFlags(flags), mode, cred);
-    } catch (err) {
-      // O_CREAT without O_EXCL on a name that appeared meanwhile opens it, as open(2) would;
-      // through the walk, so the existing object gets the same type checks as Tlopen.
-      if (toErrno(err) !== Errno.EEXIST || flags & LinuxOpenFlag.EXCL) throw err;
-      const [pfd, st] = await sys.openPath(d.fd, name, this.model.meta);
-      const node = this.entryNode(pfd, st, d, name);
+    return d.withFd(async (dfd) => {
+      let fd: number;
       try {
-        return await this.open(node, flags & ~LinuxOpenFlag.TRUNC, cred);
-      } finally {
-        node.release();
+        fd = await this.model.createFile(dfd, name, hostOpenFlags(flags), mode, cred);
+      } catch (err) {
+        // O_CREAT without O_EXCL on a name that appeared meanwhile opens it, as open(2) would;
+        // through the walk, so the existing object gets the same type checks as Tlopen.
+        if (toErrno(err) !== Errno.EEXIST || flags & LinuxOpenFlag.EXCL) throw err;
+        const [pfd, st] = await this.table.openingUpTo(1, () => sys.openPath(dfd, name, this.model.meta));
+        const node = this.entryNode(pfd, st, d, name);
+        try {
+          return await this.open(node, flags & ~LinuxOpenFlag.TRUNC, cred);
+        } finally {
+          node.release();
+        }
       }
-    }
-    try {
-      const pfd = await sys.reopen(fd, sys.O.O_PATH);
-      const node = this.entryNode(pfd, await sys.fstat(pfd, this.model.meta, { dir: d.fd, name }), d, name);
-      return new LocalOpenFile(fd, node, isWriteAccess(flags), writerOf(flags, cred));
-    } catch (err) {
-      sys.closeSync(fd);
-      throw err;
-    }
+      try {
+        const pfd = await this.table.openingUpTo(1, () => sys.reopen(fd, sys.O.O_PATH));
+        const node = this.entryNode(pfd, await sys.fstat(pfd, this.model.meta, { dir: dfd, name }), d, name);
+        return new LocalOpenFile(fd, node, isWriteAccess(flags), writerOf(flags, cred));
+      } catch (err) {
+        sys.closeSync(fd);
+        throw err;
+      }
+    });
   }
 
-  /** A node reached as entry `name` of `dir`. */
+  /** The node of entry `name` of `dir`, just opened as `fd`. */
   private entryNode(fd: number, st: RawStat, dir: LocalNode, name: Buffer): LocalNode {
-    const node = this.nodeOf(fd, st);
-    if (this.model.byName) this.places.setEntry(node, dir, name);
+    const node = this.table.adopt(fd, st, this.viewOf(st));
+    this.places.setEntry(node, dir, name);
     return node;
   }
 
   async mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid> {
     this.checkNew(name);
-    await this.model.mkdir(local(dir).fd, name, mode, cred);
-    return this.qidByName(local(dir), name);
+    return local(dir).withFd(async (dfd) => {
+      await this.model.mkdir(dfd, name, mode, cred);
+      return this.qidByName(dfd, name);
+    });
   }
 
   async mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid> {
@@ -328,15 +339,19 @@ export class LocalBackend implements Backend {
     const format = mode & S_IFMT;
     const allowed = [sys.O.S_IFREG, sys.O.S_IFIFO, sys.O.S_IFSOCK, sys.O.S_IFCHR, sys.O.S_IFBLK];
     if (!allowed.includes(format)) throw new P9Error(Errno.EINVAL, 'mknod of a directory or symlink');
-    await this.model.mknod(local(dir).fd, name, mode & (S_IFMT | 0o7777), makedev(major, minor), cred);
-    return this.qidByName(local(dir), name);
+    return local(dir).withFd(async (dfd) => {
+      await this.model.mknod(dfd, name, mode & (S_IFMT | 0o7777), makedev(major, minor), cred);
+      return this.qidByName(dfd, name);
+    });
   }
 
   async symlink(dir: Node, name: Buffer, target: Buffer, cred: Credentials): Promise<Qid> {
     this.checkNew(name);
     if (target.includes(0)) throw new P9Error(Errno.EINVAL, 'symlink target contains NUL');
-    await this.model.symlink(local(dir).fd, name, target, cred);
-    return this.qidByName(local(dir), name);
+    return local(dir).withFd(async (dfd) => {
+      await this.model.symlink(dfd, name, target, cred);
+      return this.qidByName(dfd, name);
+    });
   }
 
   /**
@@ -344,8 +359,8 @@ export class LocalBackend implements Backend {
    * metadata written through its own descriptor), so this only identifies it: a racing swap of
    * the name can at worst report another object's qid, never change anything.
    */
-  private async qidByName(dir: LocalNode, name: Buffer): Promise<Qid> {
-    const [fd, st] = await sys.openPath(dir.fd, name, this.model.meta);
+  private async qidByName(dirFd: number, name: Buffer): Promise<Qid> {
+    const [fd, st] = await sys.openPath(dirFd, name, this.model.meta);
     await sys.close(fd);
     return this.qidOf(st);
   }
@@ -354,39 +369,40 @@ export class LocalBackend implements Backend {
     this.checkNew(name);
     const t = local(target);
     if (t.isDirectory) throw new P9Error(Errno.EPERM, 'hard links to directories are not allowed');
-    await this.withTarget(t, (mt) => this.model.link(mt, local(dir).fd, name));
+    await this.withTarget(t, (mt) => local(dir).withFd((dfd) => this.model.link(mt, dfd, name)));
   }
 
   readlink(node: Node): Promise<Buffer> {
     const n = local(node);
     if (n.guestFormat !== sys.O.S_IFLNK) return Promise.reject(new P9Error(Errno.EINVAL, 'not a symlink'));
-    return this.model.readlink(n.fd, n.format);
+    return n.withFd((fd) => this.model.readlink(fd, n.format));
   }
 
   async renameat(oldDir: Node, oldName: Buffer, newDir: Node, newName: Buffer): Promise<void> {
     this.checkExisting(oldName);
     this.checkNew(newName);
     const o = local(oldDir);
-    await this.renameEntry({ fd: o.fd, dev: o.dev, ino: o.ino }, oldName, local(newDir), newName);
+    const n = local(newDir);
+    await o.withFd((ofd) => n.withFd((nfd) => this.renameEntry({ fd: ofd, dev: o.dev, ino: o.ino }, oldName, n, nfd, newName)));
   }
 
   async rename(node: Node, newDir: Node, newName: Buffer): Promise<void> {
     this.checkNew(newName);
-    const at = await this.locate(local(node));
+    const n = local(node);
+    const d = local(newDir);
+    const at = await n.withFd((fd) => this.locate(n, fd));
     try {
-      await this.renameEntry(at.dir, at.name, local(newDir), newName);
+      await d.withFd((nfd) => this.renameEntry(at.dir, at.name, d, nfd, newName));
     } finally {
       await sys.close(at.dir.fd);
     }
   }
 
-  /** Rename through the model; nodes found by name follow their entry, and those it replaces keep their metadata. */
-  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newName: Buffer): Promise<void> {
+  /** Rename through the model; nodes last reached by the old name follow it, those by the name it replaces lose theirs. */
+  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newDirFd: number, newName: Buffer): Promise<void> {
     const same = oldDir.dev === newDir.dev && oldDir.ino === newDir.ino && oldName.equals(newName);
-    const replaced = this.model.byName && !same ? await this.keptMetaOf(newDir, newName) : null;
-    await this.model.rename(oldDir.fd, oldName, newDir.fd, newName);
-    if (!this.model.byName || same) return;
-    if (replaced) this.places.retire(newDir, newName, replaced);
+    if (same) return this.model.rename(oldDir.fd, oldName, newDirFd, newName);
+    await this.unnaming({ fd: newDirFd, dev: newDir.dev, ino: newDir.ino }, newName, () => this.model.rename(oldDir.fd, oldName, newDirFd, newName));
     this.places.move(oldDir, oldName, newDir, newName);
   }
 
@@ -394,12 +410,12 @@ export class LocalBackend implements Backend {
     this.checkExisting(name);
     if (flags & ~AT_REMOVEDIR) throw new P9Error(Errno.EINVAL, `unlinkat flags 0x${flags.toString(16)}`);
     const d = local(dir);
-    await this.unlinkEntry({ fd: d.fd, dev: d.dev, ino: d.ino }, name, flags & AT_REMOVEDIR ? sys.O.AT_REMOVEDIR : 0);
+    await d.withFd((dfd) => this.unlinkEntry({ fd: dfd, dev: d.dev, ino: d.ino }, name, flags & AT_REMOVEDIR ? sys.O.AT_REMOVEDIR : 0));
   }
 
   async remove(node: Node): Promise<void> {
     const n = local(node);
-    const at = await this.locate(n);
+    const at = await n.withFd((fd) => this.locate(n, fd));
     try {
       await this.unlinkEntry(at.dir, at.name, n.isDirectory ? sys.O.AT_REMOVEDIR : 0);
     } finally {
@@ -407,22 +423,40 @@ export class LocalBackend implements Backend {
     }
   }
 
-  /** Unlink through the model; nodes held by that name keep their metadata in memory. */
-  private async unlinkEntry(dir: HeldDir, name: Buffer, flags: number): Promise<void> {
-    const kept = this.model.byName ? await this.keptMetaOf(dir, name) : null;
-    await this.model.unlink(dir.fd, name, flags);
-    if (kept) this.places.retire(dir, name, kept);
+  private unlinkEntry(dir: HeldDir, name: Buffer, flags: number): Promise<void> {
+    return this.unnaming(dir, name, () => this.model.unlink(dir.fd, name, flags));
   }
 
   /**
-   * The by-name metadata of entry dir/name, read for the nodes held by it before the entry goes
-   * (null if none is held): the metadata file goes with the name, the object may live on.
+   * Run `takeAway`, which removes entry dir/name (an unlink, or a rename over it), for the nodes
+   * last reached by that name: without a name a node cannot be reopened, so each one is given its
+   * descriptor back first and keeps it from then on. Under mapped-file each also keeps its
+   * metadata in memory, read before the entry (and so its metadata file) goes.
    */
-  private async keptMetaOf(dir: HeldDir, name: Buffer): Promise<BigUint64Array | null> {
-    const held = this.places.at(dir, name);
-    if (held.length === 0) return null;
-    const st = await sys.fstat(held[0]!.fd, this.model.meta, { dir: dir.fd, name });
-    return st.slice(S.metaFound, S.metaRdev + 1);
+  private async unnaming(dir: HeldDir, name: Buffer, takeAway: () => Promise<void>): Promise<void> {
+    const held: { node: LocalNode; fd: number }[] = [];
+    for (const node of this.places.at(dir, name)) {
+      node.retain();
+      try {
+        held.push({ node, fd: await this.table.use(node) });
+      } catch {
+        node.release(); // stale already: it stays unreachable
+      }
+    }
+    try {
+      let kept: BigUint64Array | null = null;
+      if (this.model.byName && held.length > 0) {
+        const st = await sys.fstat(held[0]!.fd, this.model.meta, { dir: dir.fd, name });
+        kept = st.slice(S.metaFound, S.metaRdev + 1);
+      }
+      await takeAway();
+      this.places.retire(dir, name, kept);
+    } finally {
+      for (const { node } of held) {
+        this.table.unuse(node);
+        node.release();
+      }
+    }
   }
 
   /**
@@ -431,40 +465,42 @@ export class LocalBackend implements Backend {
    * renames) is re-walked from the root without following anything, and the entry found must be
    * the same inode.
    */
-  private async locate(node: LocalNode): Promise<{ dir: HeldDir; name: Buffer }> {
+  private async locate(node: LocalNode, fd: number): Promise<{ dir: HeldDir; name: Buffer }> {
     if (this.isRoot(node)) throw new P9Error(Errno.EBUSY, 'the export root cannot be removed or renamed');
-    const path = await readlinkPath(procPath(node.fd), { encoding: 'buffer' });
+    const path = await readlinkPath(procPath(fd), { encoding: 'buffer' });
     const prefix = Buffer.concat([this.rootPath, SLASH]);
     if (!path.subarray(0, prefix.length).equals(prefix) || path.toString('latin1').endsWith(' (deleted)')) {
       throw new P9Error(Errno.ENOENT, 'object is no longer reachable from the export');
     }
     const parts = splitPath(path.subarray(prefix.length));
     const name = parts.pop()!;
-    let parent = this.rootNode.fd;
-    let owned = -1;
-    let id: { dev: bigint; ino: bigint } = this.rootNode;
-    if (parts.length > 0) {
-      const run = await sys.walk(this.rootNode.fd, parts);
-      for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
-      if (run.errno !== 0) {
-        if (run.fds.length > 0) sys.closeSync(run.fds[run.fds.length - 1]!);
-        throw new P9Error(run.errno);
+    return this.rootNode.withFd(async (rootFd) => {
+      let parent = rootFd;
+      let owned = -1;
+      let id: { dev: bigint; ino: bigint } = this.rootNode;
+      if (parts.length > 0) {
+        const run = await sys.walk(rootFd, parts);
+        for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
+        if (run.errno !== 0) {
+          if (run.fds.length > 0) sys.closeSync(run.fds[run.fds.length - 1]!);
+          throw new P9Error(run.errno);
+        }
+        parent = owned = run.fds[run.fds.length - 1]!;
+        const st = run.stats[run.stats.length - 1]!;
+        id = { dev: st[S.dev]!, ino: st[S.ino]! };
       }
-      parent = owned = run.fds[run.fds.length - 1]!;
-      const st = run.stats[run.stats.length - 1]!;
-      id = { dev: st[S.dev]!, ino: st[S.ino]! };
-    }
-    try {
-      const [fd, st] = await sys.openPath(parent, name);
-      await sys.close(fd);
-      if (st[S.dev] !== node.dev || st[S.ino] !== node.ino) throw new P9Error(Errno.ENOENT, 'object moved');
-      // The caller closes the parent; hand it a descriptor of its own even for the root.
-      const dirFd = owned >= 0 ? owned : await sys.reopen(this.rootNode.fd, sys.O.O_PATH);
-      return { dir: { fd: dirFd, dev: id.dev, ino: id.ino }, name };
-    } catch (err) {
-      if (owned >= 0) sys.closeSync(owned);
-      throw err;
-    }
+      try {
+        const [fd, st] = await sys.openPath(parent, name);
+        await sys.close(fd);
+        if (st[S.dev] !== node.dev || st[S.ino] !== node.ino) throw new P9Error(Errno.ENOENT, 'object moved');
+        // The caller closes the parent; hand it a descriptor of its own even for the root.
+        const dirFd = owned >= 0 ? owned : await sys.reopen(rootFd, sys.O.O_PATH);
+        return { dir: { fd: dirFd, dev: id.dev, ino: id.ino }, name };
+      } catch (err) {
+        if (owned >= 0) sys.closeSync(owned);
+        throw err;
+      }
+    });
   }
 
   read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number> {
@@ -532,7 +568,7 @@ export class LocalBackend implements Backend {
   }
 
   async statfs(node: Node): Promise<Statfs> {
-    const s = await sys.fstatfs(local(node).fd);
+    const s = await local(node).withFd((fd) => sys.fstatfs(fd));
     return {
       fsType: Number(s[0]! & 0xffffffffn),
       bsize: Number(s[1]!),
@@ -560,24 +596,24 @@ export class LocalBackend implements Backend {
   }
 
   async xattrGet(node: Node, name: Buffer): Promise<Buffer> {
-    const v = await this.model.xattrGet(local(node).fd, name);
+    const v = await local(node).withFd((fd) => this.model.xattrGet(fd, name));
     if (v.length > XATTR_SIZE_MAX) throw new P9Error(Errno.E2BIG);
     return v;
   }
 
   async xattrList(node: Node): Promise<Buffer> {
-    const list = await this.model.xattrList(local(node).fd);
+    const list = await local(node).withFd((fd) => this.model.xattrList(fd));
     if (list.length > XATTR_SIZE_MAX) throw new P9Error(Errno.E2BIG);
     return list;
   }
 
   async xattrSet(node: Node, name: Buffer, value: Buffer, flags: number): Promise<void> {
     if (flags & ~(XattrFlag.CREATE | XattrFlag.REPLACE)) throw new P9Error(Errno.EINVAL, 'xattr flags');
-    await this.model.xattrSet(local(node).fd, name, value, flags);
+    await local(node).withFd((fd) => this.model.xattrSet(fd, name, value, flags));
   }
 
   async xattrRemove(node: Node, name: Buffer): Promise<void> {
-    await this.model.xattrRemove(local(node).fd, name);
+    await local(node).withFd((fd) => this.model.xattrRemove(fd, name));
   }
 }
 
@@ -614,12 +650,6 @@ function splitPath(p: Buffer): Buffer[] {
 /** `mode` gives the qid's type: the guest's, from the security model. */
 function qidOf(qids: QidMapper, st: RawStat, mode: number): Qid {
   return qids.qid(st[S.dev]!, st[S.ino]!, mode, st[S.mtimeSec]!, st[S.mtimeNsec]!, st[S.size]!);
-}
-
-function makeNode(qids: QidMapper, model: SecurityModel, fd: number, st: RawStat): LocalNode {
-  const mode = model.view(st).mode;
-  const format = LocalNode.formatOf(Number(st[S.mode]));
-  return new LocalNode(fd, st[S.dev]!, st[S.ino]!, format, LocalNode.formatOf(mode), qidOf(qids, st, mode));
 }
 
 function direntQidType(type: number): number {

@@ -1,17 +1,19 @@
 import type { Credentials, Node, OpenFile } from '../backend.js';
 import { Refcounted } from '../refcounted.js';
 import type { Qid } from '../../protocol/qid.js';
-import { close } from './sys.js';
+import { close, StatIndex as S, type RawStat } from './sys.js';
+import type { NodeTable } from './node-table.js';
 
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
 
 /**
- * Where a node's metadata is found, for a model that keeps it by name (mapped-file): the entry
- * `name` of the directory node `parent` (held, so its descriptor stays valid), the export root's
- * own, metadata kept in memory for an object unlinked while held, or none (other models, or not
- * known: the host's stat then shows through). See NodePlaces for how it is kept current.
+ * The directory entry a node was last reached by, kept current by NodePlaces: `entry` names its
+ * directory's node (held, so it stays known) and its name there. A node is reopened from its entry
+ * after its descriptor was reclaimed, and mapped-file finds its metadata there. The export root
+ * has its own kind; an object unlinked while held keeps, under mapped-file, the last metadata in
+ * memory (`kept`); `none` is an object whose name is not known (reached by "..", or unlinked).
  */
 export type Place =
   | { readonly kind: 'none' }
@@ -21,23 +23,36 @@ export type Place =
 
 export const NO_PLACE: Place = { kind: 'none' };
 
-/** A host object held by an O_PATH descriptor: it names the object itself, not a path to it. */
+/**
+ * A host object, one per (dev, ino) however many fids name it (see NodeTable). It is held by an
+ * O_PATH descriptor that names the object itself, not a path to it; when idle, the descriptor may
+ * be given back and reopened from the node's entry on next use. So the descriptor is reached only
+ * through {@link withFd}, which keeps it open until the work that uses it has finished.
+ */
 export class LocalNode extends Refcounted implements Node {
-  /** Set only through NodePlaces, which also releases an entry's parent. */
+  /** Set only through NodePlaces. */
   place: Place = NO_PLACE;
-  /** Called when the last holder lets go, before the descriptor closes. */
-  onFree: ((node: LocalNode) => void) | null = null;
+  /** Requests inside withFd now; a node in use is never reclaimed. */
+  uses = 0;
+  /** Open files of this object: a reclaimed node is reopened through one of them first (it may be unlinked). */
+  readonly openFiles = new Set<LocalOpenFile>();
+  /** The reopen in progress, shared by every request that needs the descriptor meanwhile. */
+  reopening: Promise<number> | null = null;
 
   constructor(
-    /** O_PATH|O_NOFOLLOW descriptor; never read or written through. */
-    readonly fd: number,
+    private readonly table: NodeTable,
+    /** O_PATH|O_NOFOLLOW descriptor, -1 while reclaimed; read only by NodeTable (everyone else: withFd). */
+    public descriptor: number,
     readonly dev: bigint,
     readonly ino: bigint,
     /** File type bits (S_IFMT) on the host — fixed for an inode's life. */
     readonly format: number,
-    /** File type bits as the guest sees it (the security model's view: a mapped symlink is a host file). */
-    readonly guestFormat: number,
-    readonly qid: Qid,
+    /** Birth time (statx btime, sec·10⁹+nsec; 0 where the filesystem has none): with dev and ino, tells a reused inode number apart. */
+    readonly birth: bigint,
+    /** File type bits as the guest sees it (the security model's view: a mapped symlink is a host file), as of the latest lookup. */
+    public guestFormat: number,
+    /** As of the latest lookup that reached the object. */
+    public qid: Qid,
   ) {
     super();
   }
@@ -50,14 +65,37 @@ export class LocalNode extends Refcounted implements Node {
     return this.format === S_IFREG;
   }
 
+  /** Whether a stat is of this very object (not another that took its inode number since). */
+  isSameObject(st: RawStat): boolean {
+    return st[S.dev] === this.dev && st[S.ino] === this.ino && LocalNode.formatOf(Number(st[S.mode])) === this.format && birthOf(st) === this.birth;
+  }
+
+  /** Run fn with the node's descriptor, reopened first if it was reclaimed; it stays open until fn settles. */
+  async withFd<T>(fn: (fd: number) => Promise<T>): Promise<T> {
+    this.retain();
+    try {
+      const fd = await this.table.use(this);
+      try {
+        return await fn(fd);
+      } finally {
+        this.table.unuse(this);
+      }
+    } finally {
+      this.release();
+    }
+  }
+
   protected free(): void {
-    this.onFree?.(this);
-    close(this.fd).catch(() => {});
+    this.table.forget(this);
   }
 
   static formatOf(mode: number): number {
     return mode & S_IFMT;
   }
+}
+
+export function birthOf(st: RawStat): bigint {
+  return st[S.btimeSec]! * 1_000_000_000n + st[S.btimeNsec]!;
 }
 
 /** A regular file or directory opened for I/O; holds its node alive. */
@@ -76,9 +114,11 @@ export class LocalOpenFile extends Refcounted implements OpenFile {
     readonly writer: Credentials | null,
   ) {
     super();
+    node.openFiles.add(this);
   }
 
   protected free(): void {
+    this.node.openFiles.delete(this);
     close(this.fd).catch(() => {});
     this.node.release();
   }

@@ -9,33 +9,46 @@ interface DirId {
 }
 
 /**
- * Live nodes by the directory entry their by-name metadata is found at (mapped-file). A rename or
- * unlink through the backend moves or retires them here, so a node keeps finding its metadata
- * after the guest renames it, and one unlinked while held keeps what it had. A host process
- * renaming behind the server's back is not seen: the node then shows its host stat (or whatever
- * metadata its old name has by then).
+ * Live nodes by the directory entry they were last reached by. A rename or unlink through the
+ * backend moves or retires them here, so a node can still be reopened by name after the guest
+ * renamed it, and mapped-file keeps finding its metadata (one unlinked while held keeps what it
+ * had). A host process renaming behind the server's back is not seen: reopening the node then
+ * finds another object, or none (ESTALE), and mapped-file shows the host stat (or whatever
+ * metadata the old name has by then). `changed` is told of every node whose place changes.
  */
 export class NodePlaces {
   private readonly entries = new Map<string, Set<LocalNode>>();
 
+  constructor(private readonly changed: (node: LocalNode) => void) {}
+
   setRoot(node: LocalNode): void {
-    this.clear(node);
+    this.forget(node);
     node.place = ROOT;
+    this.changed(node);
   }
 
-  /** Make `node` find its metadata at entry `name` of `parent` (held as long as this lasts). */
+  /**
+   * Record that `node` is entry `name` of `parent` (held as long as this lasts). The root keeps
+   * its own place, and a directory never becomes its own ancestor (a host process can move
+   * directories so that a stale entry and a fresh one would say so): it then stays where it was.
+   */
   setEntry(node: LocalNode, parent: LocalNode, name: Uint8Array): void {
-    this.clear(node);
+    const p = node.place;
+    if (p.kind === 'root') return;
+    if (p.kind === 'entry' && p.parent === parent && p.name.equals(name)) return;
+    if (node.isDirectory && isAncestorOrSelf(node, parent)) return;
+    parent.retain(); // before letting go of the old place, which may be the same directory's last hold
+    this.forget(node);
     const copy = Buffer.from(name); // names from the wire are views of a frame
-    node.place = { kind: 'entry', parent: parent.retain(), name: copy };
+    node.place = { kind: 'entry', parent, name: copy };
     const key = keyOf(parent, copy);
     let set = this.entries.get(key);
     if (!set) this.entries.set(key, (set = new Set()));
     set.add(node);
-    node.onFree = (n) => this.clear(n);
+    this.changed(node);
   }
 
-  /** The live nodes whose metadata is at dir/name. */
+  /** The live nodes last reached as dir/name. */
   at(dir: DirId, name: Uint8Array): LocalNode[] {
     return [...(this.entries.get(keyOf(dir, name)) ?? [])];
   }
@@ -45,15 +58,20 @@ export class NodePlaces {
     for (const node of this.at(oldDir, oldName)) this.setEntry(node, newParent, newName);
   }
 
-  /** Entry dir/name is gone: its nodes keep `meta` (metaFound..metaRdev) in memory, shared as the object is. */
-  retire(dir: DirId, name: Uint8Array, meta: BigUint64Array): void {
+  /**
+   * Entry dir/name is gone: its nodes are nameless now, or, with `meta` (mapped-file's
+   * metaFound..metaRdev), keep that metadata in memory, shared as the object is.
+   */
+  retire(dir: DirId, name: Uint8Array, meta: BigUint64Array | null): void {
     for (const node of this.at(dir, name)) {
-      this.clear(node);
-      node.place = { kind: 'kept', meta };
+      this.forget(node);
+      if (meta) node.place = { kind: 'kept', meta };
+      this.changed(node);
     }
   }
 
-  private clear(node: LocalNode): void {
+  /** Drop the node from the index (it is being freed, or about to be placed elsewhere). */
+  forget(node: LocalNode): void {
     const p = node.place;
     node.place = NO_PLACE;
     if (p.kind !== 'entry') return;
@@ -62,6 +80,14 @@ export class NodePlaces {
     set?.delete(node);
     if (set?.size === 0) this.entries.delete(key);
     p.parent.release();
+  }
+}
+
+function isAncestorOrSelf(node: LocalNode, of: LocalNode): boolean {
+  for (let p: LocalNode = of; ; ) {
+    if (p === node) return true;
+    if (p.place.kind !== 'entry') return false;
+    p = p.place.parent;
   }
 }
 
