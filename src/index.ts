@@ -4,6 +4,7 @@ import type { Multidevs } from './backend/local/qid-mapper.js';
 import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
 import { openIdentityPolicy, type IdentityPolicy } from './server/identity-policy.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
+import { LockWaiterCount } from './server/lock-waiters.js';
 import { Server } from './server/server.js';
 import { ServerStats } from './server/stats.js';
 import { passwdLookup } from './server/users.js';
@@ -56,6 +57,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     policy: { readonly: o.readonly ?? false },
     identity: { ...openIdentityPolicy, ...o.identity },
     limits,
+    lockWaiters: new LockWaiterCount(limits.maxLockWaiters, 'the server'),
     stats: new ServerStats(),
     log,
     trace: o.trace,

@@ -82,6 +82,8 @@ interface ServeFlags {
   create?: boolean;
   maxFids: number;
   maxRequests: number;
+  maxLockWaiters: number;
+  maxLockWaitersPerConnection: number;
   securityModel: SecurityModelName;
   fmode: number;
   dmode: number;
@@ -118,6 +120,16 @@ export function registerServeCommand(program: Command): void {
       new Option('--max-requests <n>', 'requests one connection may have in progress (the server stops reading beyond)')
         .default(defaultLimits.maxRequestsInFlight)
         .argParser(integer(1, 65535)),
+    )
+    .addOption(
+      new Option('--max-lock-waiters <n>', 'blocking lock requests waiting over all connections (ENOLCK beyond)')
+        .default(defaultLimits.maxLockWaiters)
+        .argParser(integer(0, 2 ** 31)),
+    )
+    .addOption(
+      new Option('--max-lock-waiters-per-connection <n>', 'blocking lock requests one connection may have waiting (ENOLCK beyond)')
+        .default(defaultLimits.maxLockWaitersPerConnection)
+        .argParser(integer(0, 2 ** 31)),
     )
     .addOption(
       new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
@@ -172,7 +184,13 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
       gidMap: flags.gidMap,
       allowUsers: flags.allowUsers ? new Set(flags.allowUsers) : null,
     },
-    limits: { maxMsize: flags.msize, maxFidsPerConnection: flags.maxFids, maxRequestsInFlight: flags.maxRequests },
+    limits: {
+      maxMsize: flags.msize,
+      maxFidsPerConnection: flags.maxFids,
+      maxRequestsInFlight: flags.maxRequests,
+      maxLockWaiters: flags.maxLockWaiters,
+      maxLockWaitersPerConnection: flags.maxLockWaitersPerConnection,
+    },
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,
     log,
   });

@@ -20,6 +20,9 @@ export class Fid {
   xattrPending: PendingXattr | null = null;
   /** What the xattr value above holds of the connection's budget, returned on release. */
   private held: { budget: ByteBudget; bytes: number } | null = null;
+  /** Made on first use: most fids never have a request waiting on them. */
+  private releasedController: AbortController | null = null;
+  private gone = false;
 
   constructor(
     readonly id: number,
@@ -38,8 +41,16 @@ export class Fid {
     this.held = { budget, bytes };
   }
 
+  /** Aborted when the fid is clunked, removed or dropped with its connection: a wait on it ends. */
+  get released(): AbortSignal {
+    if (this.gone) return AbortSignal.abort();
+    return (this.releasedController ??= new AbortController()).signal;
+  }
+
   /** Drop the fid's own references; pinned requests keep theirs until they finish. */
   release(): void {
+    this.gone = true;
+    this.releasedController?.abort();
     this.held?.budget.release(this.held.bytes);
     this.held = null;
     this.open?.release();

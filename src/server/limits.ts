@@ -10,6 +10,10 @@ export interface Limits {
   maxRequestsInFlight: number;
   /** Bytes of xattr values one connection's fids may hold between Txattrwalk/Txattrcreate and Tclunk (ENOSPC beyond). */
   maxXattrBytesPerConnection: number;
+  /** Blocking lock requests one connection may have waiting (ENOLCK beyond). */
+  maxLockWaitersPerConnection: number;
+  /** Blocking lock requests waiting over all connections (ENOLCK beyond). */
+  maxLockWaiters: number;
 }
 
 export const defaultLimits: Limits = {
@@ -17,6 +21,8 @@ export const defaultLimits: Limits = {
   maxFidsPerConnection: 1 << 17,
   maxRequestsInFlight: 256,
   maxXattrBytesPerConnection: 8 << 20,
+  maxLockWaitersPerConnection: 1024,
+  maxLockWaiters: 8192,
 };
 
 export function checkLimits(l: Limits): void {
@@ -25,4 +31,6 @@ export function checkLimits(l: Limits): void {
   if (!(l.maxFidsPerConnection >= 1)) throw new RangeError('maxFidsPerConnection must be at least 1');
   if (!(l.maxRequestsInFlight >= 1)) throw new RangeError('maxRequestsInFlight must be at least 1');
   if (!(l.maxXattrBytesPerConnection >= 0)) throw new RangeError('maxXattrBytesPerConnection must not be negative');
+  if (!(l.maxLockWaitersPerConnection >= 0)) throw new RangeError('maxLockWaitersPerConnection must not be negative');
+  if (!(l.maxLockWaiters >= 0)) throw new RangeError('maxLockWaiters must not be negative');
 }

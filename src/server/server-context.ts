@@ -3,6 +3,7 @@ import type { Backend } from '../backend/backend.js';
 import type { ExportPolicy } from './export-policy.js';
 import type { IdentityPolicy } from './identity-policy.js';
 import type { Limits } from './limits.js';
+import type { LockWaiterCount } from './lock-waiters.js';
 import type { ServerStats } from './stats.js';
 
 /** What every session of a server shares. */
@@ -12,6 +13,8 @@ export interface ServerContext {
   /** Who may attach and with which host ids (identity.ts applies it). */
   identity: IdentityPolicy;
   limits: Limits;
+  /** Blocking lock requests waiting on every connection, against limits.maxLockWaiters. */
+  lockWaiters: LockWaiterCount;
   stats: ServerStats;
   log: Logger;
   /** One line per request and reply when tracing (--debug), else undefined. */

@@ -8,6 +8,7 @@ import { checkPolicy } from './export-policy.js';
 import type { Fid } from './fid.js';
 import { ByteBudget } from './byte-budget.js';
 import { FidTable } from './fid-table.js';
+import { LockWaiterCount } from './lock-waiters.js';
 import { handlerFor } from './handlers/index.js';
 import { reply, type Reply } from './reply.js';
 import { RequestContext } from './request-context.js';
@@ -38,6 +39,7 @@ export class Session {
   msize = 0;
   readonly fids: FidTable;
   readonly xattrBudget: ByteBudget;
+  readonly lockWaiters: LockWaiterCount;
   private readonly inflight = new Map<number, InFlight>();
   private paused = false;
   private closed = false;
@@ -50,6 +52,7 @@ export class Session {
   ) {
     this.fids = new FidTable(server.limits.maxFidsPerConnection);
     this.xattrBudget = new ByteBudget(server.limits.maxXattrBytesPerConnection);
+    this.lockWaiters = new LockWaiterCount(server.limits.maxLockWaitersPerConnection, 'this connection');
   }
 
   /** Largest frame accepted now: the negotiated msize, or the server's maximum before Tversion. */

@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface VirtfsProcess {
   port: number;
+  /** The process itself (for npm start, npm's: the server is its descendant). */
+  pid: number;
   stdout(): string;
   stderr(): string;
   stop(): Promise<number | null>;
@@ -54,6 +56,7 @@ function watch(p: ChildProcess, terminate: () => void): Promise<VirtfsProcess> {
       p.stdout!.off('data', onData);
       resolve({
         port: Number(m[1]),
+        pid: p.pid!,
         stdout: () => out,
         stderr: () => err,
         stop: async () => {

@@ -4,6 +4,7 @@ import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrVali
 import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
 import type { Qid } from '../../protocol/qid.js';
 import { LocalNode, LocalOpenFile } from './local-node.js';
+import { LockWaits } from './lock-waits.js';
 import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from './names.js';
 import { NodePlaces } from './node-places.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
@@ -34,6 +35,8 @@ export interface LocalBackendOptions {
 export class LocalBackend implements Backend {
   /** Where each node's by-name metadata is (mapped-file only). */
   private readonly places = new NodePlaces();
+  /** Blocking lock requests, asleep until this server releases a lock on their inode. */
+  private readonly lockWaits = new LockWaits();
 
   private constructor(
     private readonly rootNode: LocalNode,
@@ -529,10 +532,32 @@ export class LocalBackend implements Backend {
     };
   }
 
-  /** OFD locks: owned by the open file, so they exclude between fids and connections and vanish on close. */
-  lock(file: OpenFile, range: LockRange): Promise<boolean> {
+  /**
+   * OFD locks: owned by the open file, so they exclude between fids and connections and vanish
+   * on close. An unlock or a downgrade wakes the inode's waiters.
+   */
+  async lock(file: OpenFile, range: LockRange): Promise<boolean> {
+    const f = file as LocalOpenFile;
+    const granted = await this.tryLock(f, range);
+    if (granted && range.lockType !== LockType.WRLCK) this.lockWaits.changed(f.node.dev, f.node.ino);
+    return granted;
+  }
+
+  waitLock(file: OpenFile, range: LockRange, signal: AbortSignal): Promise<void> {
+    const f = file as LocalOpenFile;
     checkLockType(range.lockType);
-    return sys.lock((file as LocalOpenFile).fd, range.lockType, range.start, range.length);
+    // A waiter only ever gains a lock (a downgrade never waits), so its grant wakes nobody.
+    return this.lockWaits.wait(f.node.dev, f.node.ino, f, range, () => this.tryLock(f, range), signal);
+  }
+
+  private async tryLock(f: LocalOpenFile, range: LockRange): Promise<boolean> {
+    checkLockType(range.lockType);
+    const granted = await sys.lock(f.fd, range.lockType, range.start, range.length);
+    if (granted && range.lockType !== LockType.UNLCK && !f.onClosed) {
+      const { dev, ino } = f.node;
+      f.onClosed = () => this.lockWaits.changed(dev, ino);
+    }
+    return granted;
   }
 
   async getlock(file: OpenFile, range: LockRange): Promise<LockRange> {

@@ -70,6 +70,9 @@ export class LocalOpenFile extends Refcounted implements OpenFile {
   /** No write has gone through it yet (the mapped model clears setuid/setgid bits on the first). */
   unwritten = true;
 
+  /** Called once its descriptor is closed, set when it has taken a lock: closing released them. */
+  onClosed: (() => void) | null = null;
+
   constructor(
     readonly fd: number,
     readonly node: LocalNode,
@@ -81,7 +84,10 @@ export class LocalOpenFile extends Refcounted implements OpenFile {
   }
 
   protected free(): void {
-    close(this.fd).catch(() => {});
+    const closed = this.onClosed;
+    close(this.fd)
+      .catch(() => {})
+      .then(() => closed?.());
     this.node.release();
   }
 }
