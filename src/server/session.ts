@@ -111,7 +111,13 @@ export class Session {
     if (m.type === MessageType.Tversion) return this.version(m);
     if (m.type === MessageType.Tflush) return this.flush(m);
     if (this.msize === 0) throw new P9Error(Errno.EPROTO, 'Tversion must come first');
-    checkPolicy(this.server.policy, m);
+    try {
+      checkPolicy(this.server.policy, m);
+    } catch (err) {
+      // Tremove clunks its fid whatever the outcome, a refusal included (remove(5)).
+      if (m.type === MessageType.Tremove && this.fids.has(m.fid)) this.fids.take(m.fid).release();
+      throw err;
+    }
     const ctx = new RequestContext(this, m.tag, signal);
     const cred = this.actingCredentials(m);
     try {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readlink as readlinkPath } from 'node:fs/promises';
 import type { Attr, Backend, Credentials, DirentSink, LockRange, Node, OpenFile, SetattrRequest, Statfs, WalkResult } from '../backend.js';
 import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrValid, XATTR_SIZE_MAX, XattrFlag } from '../../protocol/constants.js';
@@ -364,19 +365,14 @@ export class LocalBackend implements Backend {
 
   async rename(node: Node, newDir: Node, newName: Buffer): Promise<void> {
     this.checkNew(newName);
-    const at = await this.locate(local(node));
-    try {
-      await this.renameEntry(at.dir, at.name, local(newDir), newName);
-    } finally {
-      await sys.close(at.dir.fd);
-    }
+    await this.withEntryAside(local(node), (dir, aside) => this.renameEntry(dir, aside, local(newDir), newName));
   }
 
   /** Rename through the model; nodes found by name follow their entry, and those it replaces keep their metadata. */
-  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newName: Buffer): Promise<void> {
+  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newName: Buffer, flags = 0): Promise<void> {
     const same = oldDir.dev === newDir.dev && oldDir.ino === newDir.ino && oldName.equals(newName);
     const replaced = this.model.byName && !same ? await this.keptMetaOf(newDir, newName) : null;
-    await this.model.rename(oldDir.fd, oldName, newDir.fd, newName);
+    await this.model.rename(oldDir.fd, oldName, newDir.fd, newName, flags);
     if (!this.model.byName || same) return;
     if (replaced) this.places.retire(newDir, newName, replaced);
     this.places.move(oldDir, oldName, newDir, newName);
@@ -391,12 +387,61 @@ export class LocalBackend implements Backend {
 
   async remove(node: Node): Promise<void> {
     const n = local(node);
-    const at = await this.locate(n);
-    try {
-      await this.unlinkEntry(at.dir, at.name, n.isDirectory ? sys.O.AT_REMOVEDIR : 0);
-    } finally {
-      await sys.close(at.dir.fd);
+    await this.withEntryAside(n, (dir, aside) => this.unlinkEntry(dir, aside, n.isDirectory ? sys.O.AT_REMOVEDIR : 0));
+  }
+
+  /**
+   * Legacy Tremove and Trename name an object, not a directory entry, and finding its entry then
+   * acting on that name is a race: a host process swapping two names in between (RENAME_EXCHANGE)
+   * would have the other object removed. So the entry is first moved aside, under a fresh random
+   * name in the same directory (RENAME_NOREPLACE, through the model so by-name metadata follows),
+   * and `act` runs on it only once the aside name is seen to hold the object; otherwise the entry
+   * goes back and the search starts again. Swaps of the names the objects live under cannot reach
+   * the aside name; a process that renames that very name could only bring in objects it could
+   * have removed itself. If `act` fails, the entry goes back under its name.
+   */
+  private async withEntryAside(node: LocalNode, act: (dir: LocalNode, aside: Buffer) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let at: { dir: LocalNode; name: Buffer };
+      try {
+        at = await this.locate(node);
+      } catch (err) {
+        // Moved between reading its path and checking it: look again.
+        if (toErrno(err) === Errno.ENOENT && attempt < ASIDE_ATTEMPTS) continue;
+        throw err;
+      }
+      try {
+        const aside = Buffer.from(`${ASIDE_PREFIX}${randomBytes(8).toString('hex')}`);
+        try {
+          await this.renameEntry(at.dir, at.name, at.dir, aside, sys.O.RENAME_NOREPLACE);
+        } catch (err) {
+          // The name went away between finding and moving it: look again.
+          if (toErrno(err) === Errno.ENOENT && attempt < ASIDE_ATTEMPTS) continue;
+          throw err;
+        }
+        const ours = await this.holds(at.dir, aside, node).catch(() => false);
+        if (ours) {
+          try {
+            await act(at.dir, aside);
+          } catch (err) {
+            await this.renameEntry(at.dir, aside, at.dir, at.name, sys.O.RENAME_NOREPLACE).catch(() => {});
+            throw err;
+          }
+          return;
+        }
+        await this.renameEntry(at.dir, aside, at.dir, at.name, sys.O.RENAME_NOREPLACE);
+        if (attempt === ASIDE_ATTEMPTS) throw new P9Error(Errno.ENOENT, 'object keeps moving');
+      } finally {
+        at.dir.release();
+      }
     }
+  }
+
+  /** Whether entry dir/name is `node`'s object. */
+  private async holds(dir: LocalNode, name: Buffer, node: LocalNode): Promise<boolean> {
+    const [fd, st] = await sys.openPath(dir.fd, name);
+    await sys.close(fd);
+    return st[S.dev] === node.dev && st[S.ino] === node.ino;
   }
 
   /** Unlink through the model; nodes held by that name keep their metadata in memory. */
@@ -423,7 +468,7 @@ export class LocalBackend implements Backend {
    * renames) is re-walked from the root without following anything, and the entry found must be
    * the same inode.
    */
-  private async locate(node: LocalNode): Promise<{ dir: HeldDir; name: Buffer }> {
+  private async locate(node: LocalNode): Promise<{ dir: LocalNode; name: Buffer }> {
     if (this.isRoot(node)) throw new P9Error(Errno.EBUSY, 'the export root cannot be removed or renamed');
     const path = await readlinkPath(procPath(node.fd), { encoding: 'buffer' });
     const prefix = Buffer.concat([this.rootPath, SLASH]);
@@ -432,29 +477,24 @@ export class LocalBackend implements Backend {
     }
     const parts = splitPath(path.subarray(prefix.length));
     const name = parts.pop()!;
-    let parent = this.rootNode.fd;
-    let owned = -1;
-    let id: { dev: bigint; ino: bigint } = this.rootNode;
+    let dir = this.rootNode.retain();
     if (parts.length > 0) {
       const run = await sys.walk(this.rootNode.fd, parts);
       for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
       if (run.errno !== 0) {
+        dir.release();
         if (run.fds.length > 0) sys.closeSync(run.fds[run.fds.length - 1]!);
         throw new P9Error(run.errno);
       }
-      parent = owned = run.fds[run.fds.length - 1]!;
-      const st = run.stats[run.stats.length - 1]!;
-      id = { dev: st[S.dev]!, ino: st[S.ino]! };
+      dir.release();
+      // A directory handle for this one operation; where metadata is by name, nodes moved through it are kept by it.
+      dir = this.nodeOf(run.fds[run.fds.length - 1]!, run.stats[run.stats.length - 1]!);
     }
     try {
-      const [fd, st] = await sys.openPath(parent, name);
-      await sys.close(fd);
-      if (st[S.dev] !== node.dev || st[S.ino] !== node.ino) throw new P9Error(Errno.ENOENT, 'object moved');
-      // The caller closes the parent; hand it a descriptor of its own even for the root.
-      const dirFd = owned >= 0 ? owned : await sys.reopen(this.rootNode.fd, sys.O.O_PATH);
-      return { dir: { fd: dirFd, dev: id.dev, ino: id.ino }, name };
+      if (!(await this.holds(dir, name, node))) throw new P9Error(Errno.ENOENT, 'object moved');
+      return { dir, name };
     } catch (err) {
-      if (owned >= 0) sys.closeSync(owned);
+      dir.release();
       throw err;
     }
   }
@@ -590,6 +630,10 @@ export class LocalBackend implements Backend {
 }
 
 const DOTDOT = Buffer.from('..');
+/** Legacy Tremove/Trename move an entry aside under this prefix and a random suffix before acting. */
+const ASIDE_PREFIX = '.virtfs-aside-';
+/** Tries before answering ENOENT for an object whose name keeps being swapped. */
+const ASIDE_ATTEMPTS = 8;
 
 /** A directory descriptor held for one operation, with its identity. */
 interface HeldDir {
