@@ -38,6 +38,8 @@ class InodeQueue {
   passAgain = false;
   timer: NodeJS.Timeout | null = null;
   delay = FALLBACK_FIRST_MS;
+  /** The waiter the timer tried last. */
+  turn: Waiter | null = null;
 }
 
 /**
@@ -107,7 +109,8 @@ export class LockWaits {
     return q;
   }
 
-  private async pass(key: string, q: InodeQueue): Promise<void> {
+  /** Retry every waiter once, in arrival order; `grantedBefore` were granted just now, elsewhere. */
+  private async pass(key: string, q: InodeQueue, grantedBefore: Waiter[] = []): Promise<void> {
     if (q.passing) {
       q.passAgain = true;
       return;
@@ -116,7 +119,9 @@ export class LockWaits {
     try {
       do {
         q.passAgain = false;
-        const granted: Waiter[] = [];
+        // Grants go stale once a round ends (a release since then started another round).
+        const granted = grantedBefore;
+        grantedBefore = [];
         for (const w of [...q.waiters]) {
           if (w.settled || w.attempting || granted.some((g) => conflicts(g, w))) continue;
           if (await this.retry(key, q, w)) granted.push(w);
@@ -153,12 +158,13 @@ export class LockWaits {
     if (w.settled) return;
     w.settled = true;
     q.waiters.delete(w);
+    if (q.turn === w) q.turn = null;
     if (err) w.reject(err);
     else w.resolve();
     this.forgetIfIdle(key, q);
   }
 
-  /** The fallback timer: retry the longest-waiting waiter, then move it to the back. */
+  /** The fallback timer: retry one waiter, each in turn (so one blocked for its own reasons cannot hold up the rest). */
   private arm(key: string, q: InodeQueue): void {
     if (q.timer) return;
     q.timer = setTimeout(() => void this.tick(key, q), q.delay);
@@ -167,19 +173,28 @@ export class LockWaits {
 
   private async tick(key: string, q: InodeQueue): Promise<void> {
     q.timer = null;
-    const head = q.passing ? undefined : q.waiters.values().next().value;
-    if (head && !head.attempting) {
-      q.waiters.delete(head);
-      q.waiters.add(head);
-      if (await this.retry(key, q, head)) {
+    const next = q.passing ? undefined : this.nextInTurn(q);
+    if (next && !next.attempting) {
+      q.turn = next;
+      if (await this.retry(key, q, next)) {
         // Something outside the server let go: the others may be free too.
         q.delay = FALLBACK_FIRST_MS;
-        await this.pass(key, q);
+        await this.pass(key, q, [next]);
       } else {
         q.delay = Math.min(q.delay * 2, FALLBACK_MAX_MS);
       }
     }
     if (q.waiters.size > 0) this.arm(key, q);
+  }
+
+  /** The waiter after the one the timer tried last, in arrival order (from the start once past the end). */
+  private nextInTurn(q: InodeQueue): Waiter | undefined {
+    let passed = q.turn === null;
+    for (const w of q.waiters) {
+      if (passed) return w;
+      passed = w === q.turn;
+    }
+    return q.waiters.values().next().value;
   }
 
   private forgetIfIdle(key: string, q: InodeQueue): void {
