@@ -37,7 +37,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('virtfs serve: options and errors', () => {
   test('--help documents every option', async () => {
     const { stdout } = await virtfs('serve', '--help');
-    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug', '--security-model', 'mapped-xattr', '--fmode', '--dmode', '--user']) {
+    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug', '--security-model', 'mapped-xattr', '--fmode', '--dmode', '--user', '--max-lock-waiters', '--max-lock-waiters-per-connection']) {
       assert.ok(stdout.includes(opt), `--help mentions ${opt}`);
     }
     assert.match(stdout, /default: "tcp:127\.0\.0\.1:5640"/);

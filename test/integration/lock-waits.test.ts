@@ -98,6 +98,28 @@ describe('blocking locks: 1,500 waiters on a server child process', () => {
   });
 });
 
+describe('blocking locks: the caps as virtfs serve options', () => {
+  for (const option of ['--max-lock-waiters', '--max-lock-waiters-per-connection']) {
+    test(`${option} 1: a second waiter is refused with ENOLCK`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'virtfs-lockcap-'));
+      writeFileSync(join(dir, 'locked'), '');
+      const server = await startVirtfs(dir, [option, '1']);
+      try {
+        const c = await WireClient.attach(server.port);
+        for (const fid of [1, 2, 3]) await openOn(c, fid, 'locked');
+        assert.equal((await c.rpc('Tlock', lockReq(1, LockType.WRLCK))).status, LockStatus.SUCCESS);
+        const first = c.rpc('Tlock', WRLCK_WAIT(2)).catch(() => {});
+        await rejectsWith(within(c.rpc('Tlock', WRLCK_WAIT(3)), 2000), Errno.ENOLCK);
+        c.close();
+        await first;
+      } finally {
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe('blocking locks: waking and caps', () => {
   let fx: Fixture;
   before(async () => {
