@@ -238,12 +238,20 @@ describe('blocking locks: waking and caps', () => {
     const bb = await WireClient.attach(fx.port);
     for (const fid of [1, 2, 3]) await openOn(a, fid, file);
     for (const fid of [1, 2]) await openOn(bb, fid, file);
-    const waiting = [a.rpc('Tlock', WRLCK_WAIT(1)), a.rpc('Tlock', WRLCK_WAIT(2))];
+    const flushed = a.rpc('Tlock', WRLCK_WAIT(1), 700).catch((e) => e);
+    const waiting = [a.rpc('Tlock', WRLCK_WAIT(2))];
     await rejectsWith(within(a.rpc('Tlock', WRLCK_WAIT(3)), 2000), Errno.ENOLCK);
     waiting.push(bb.rpc('Tlock', WRLCK_WAIT(1)));
     await rejectsWith(within(bb.rpc('Tlock', WRLCK_WAIT(2)), 2000), Errno.ENOLCK);
     // A request that need not wait is never refused.
     assert.equal((await a.rpc('Tlock', lockReq(3, LockType.WRLCK))).status, LockStatus.BLOCKED);
+    // A flushed waiter gives its place back.
+    await a.rpc('Tflush', { oldtag: 700 });
+    await flushed;
+    let refused: unknown = null;
+    waiting.push(a.rpc('Tlock', WRLCK_WAIT(3)).catch((e) => (refused = e)));
+    await sleep(100);
+    assert.equal(refused, null, 'a waiter in the place of a flushed one is not refused');
     holder.close();
     await Promise.race(waiting);
     for (const w of waiting) w.catch(() => {});

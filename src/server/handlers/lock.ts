@@ -33,12 +33,21 @@ async function waitForLock(ctx: RequestContext, fid: Fid, open: OpenFile, range:
     mine.leave();
     throw err;
   }
+  // Ended by a flush (or disconnect) of the request, or by a clunk of its fid.
+  const end = new AbortController();
+  const stop = () => end.abort();
+  const released = fid.released;
+  ctx.signal.addEventListener('abort', stop);
+  released.addEventListener('abort', stop);
+  if (ctx.signal.aborted || released.aborted) stop();
   try {
-    await ctx.session.server.backend.waitLock(open, range, AbortSignal.any([ctx.signal, fid.released]));
+    await ctx.session.server.backend.waitLock(open, range, end.signal);
   } catch (err) {
-    if (fid.released.aborted && !ctx.signal.aborted) throw new P9Error(Errno.EBADF, `fid ${fid.id} went away while waiting for the lock`);
+    if (released.aborted && !ctx.signal.aborted) throw new P9Error(Errno.EBADF, `fid ${fid.id} went away while waiting for the lock`);
     throw err;
   } finally {
+    ctx.signal.removeEventListener('abort', stop);
+    released.removeEventListener('abort', stop);
     all.leave();
     mine.leave();
   }
