@@ -61,3 +61,15 @@ test(`npm start runs ${THREAD_POOL_SIZE} disk threads`, async () => {
   const threads = await poolOf(() => startNpmStart(['--listen', 'tcp:127.0.0.1:0']));
   assert.ok(threads >= AT_LEAST, `the server runs ${threads} threads, fewer than a pool of ${THREAD_POOL_SIZE} needs`);
 });
+
+test('a UV_THREADPOOL_SIZE set before the start is kept', async () => {
+  process.env.UV_THREADPOOL_SIZE = '2';
+  let threads: number;
+  try {
+    threads = await poolOf(() => startVirtfs(dir));
+  } finally {
+    delete process.env.UV_THREADPOOL_SIZE;
+  }
+  // 2 pool threads and the same handful of others, not a pool of 16.
+  assert.ok(threads < AT_LEAST, `the server runs ${threads} threads with UV_THREADPOOL_SIZE=2`);
+});
