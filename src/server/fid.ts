@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Credentials, Node, OpenFile } from '../backend/backend.js';
 import type { ByteBudget } from './byte-budget.js';
 
@@ -44,7 +45,12 @@ export class Fid {
   /** Aborted when the fid is clunked, removed or dropped with its connection: a wait on it ends. */
   get released(): AbortSignal {
     if (this.gone) return AbortSignal.abort();
-    return (this.releasedController ??= new AbortController()).signal;
+    if (!this.releasedController) {
+      this.releasedController = new AbortController();
+      // Every blocking request on the fid listens: many at once is normal, not a leak.
+      setMaxListeners(0, this.releasedController.signal);
+    }
+    return this.releasedController.signal;
   }
 
   /** Drop the fid's own references; pinned requests keep theirs until they finish. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { LockWaits } from '../../src/backend/local/lock-waits.js';
@@ -27,6 +28,7 @@ describe('LockWaits', () => {
     const waits = new LockWaits();
     const { state, attemptFor } = fakeLock();
     const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
     const all = Array.from({ length: 1000 }, () => {
       const owner = {};
       return waits.wait(DEV, INO, owner, WHOLE, attemptFor(owner), abort.signal).catch((e) => e);
@@ -45,6 +47,7 @@ describe('LockWaits', () => {
     const waits = new LockWaits();
     const { state, attemptFor } = fakeLock();
     const abort = new AbortController();
+    setMaxListeners(0, abort.signal);
     const owners = Array.from({ length: 100 }, () => ({}));
     const order: number[] = [];
     const all = owners.map((o, i) => waits.wait(DEV, INO, o, WHOLE, attemptFor(o), abort.signal).then(() => order.push(i), (e) => e));
