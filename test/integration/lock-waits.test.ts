@@ -157,7 +157,7 @@ describe('blocking locks: waking and caps', () => {
     test(`${how} wakes the waiter at once`, async () => {
       const { holder, waiter, granted } = await contended();
       const wake = await wakeLatency(granted, () => release(holder));
-      assert.ok(wake < 30, `granted ${wake} ms after ${how}`);
+      assert.ok(wake < 50, `granted ${wake} ms after ${how}`);
       holder.close();
       waiter.close();
     });
@@ -173,7 +173,7 @@ describe('blocking locks: waking and caps', () => {
     const granted = reader.rpc('Tlock', lockReq(1, LockType.RDLCK, LockFlag.BLOCK));
     await sleep(1200);
     const wake = await wakeLatency(granted, () => holder.rpc('Tlock', lockReq(1, LockType.RDLCK)));
-    assert.ok(wake < 30, `granted ${wake} ms after the downgrade`);
+    assert.ok(wake < 50, `granted ${wake} ms after the downgrade`);
     holder.close();
     reader.close();
   });
@@ -200,7 +200,7 @@ describe('blocking locks: waking and caps', () => {
       await readers.rpc('Tlock', lockReq(1, LockType.UNLCK));
       await readers.rpc('Tlock', lockReq(2, LockType.UNLCK));
     });
-    assert.ok(wake < 30, `the writer was granted ${wake} ms after the last reader let go`);
+    assert.ok(wake < 50, `the writer was granted ${wake} ms after the last reader let go`);
     for (const c of [holder, readers, writer]) c.close();
   });
 
@@ -209,7 +209,8 @@ describe('blocking locks: waking and caps', () => {
     const t = performance.now();
     await waiter.rpc('Tclunk', { fid: 1 });
     await rejectsWith(granted, Errno.EBADF);
-    assert.ok(performance.now() - t < 30, `the wait ended ${performance.now() - t} ms after the clunk`);
+    const ended = performance.now() - t;
+    assert.ok(ended < 50, `the wait ended ${ended} ms after the clunk`);
     holder.close();
     waiter.close();
   });
