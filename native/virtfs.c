@@ -1174,6 +1174,64 @@ static napi_value js_raise_fd_limit(napi_env env, napi_callback_info info) {
   return napi_create_double(env, r.rlim_cur == RLIM_INFINITY ? -1 : (double)r.rlim_cur, &v) == napi_ok ? v : NULL;
 }
 
+/* ---------- process ---------- */
+
+/* A JS string as a malloc'd NUL-terminated UTF-8 copy, or NULL. */
+static char *utf8_copy(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (s && napi_get_value_string_utf8(env, v, s, len + 1, &len) != napi_ok) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* A JS array of strings as a NULL-terminated vector of copies, or NULL. */
+static char **utf8_vector(napi_env env, napi_value arr) {
+  uint32_t n;
+  if (napi_get_array_length(env, arr, &n) != napi_ok) return NULL;
+  char **out = calloc((size_t)n + 1, sizeof *out);
+  for (uint32_t i = 0; out && i < n; i++) {
+    napi_value e;
+    if (napi_get_element(env, arr, i, &e) != napi_ok || !(out[i] = utf8_copy(env, e))) {
+      for (uint32_t k = 0; k < i; k++) free(out[k]);
+      free(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+/* execve(path, argv, env): replaces the process (same pid, same stdio), so it returns
+ * only on failure, by throwing. The CLI uses it to restart Node with UV_THREADPOOL_SIZE set
+ * before libuv's pool exists (Node 20 has no process.execve). */
+static napi_value js_execve(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  char *path = utf8_copy(env, argv[0]);
+  char **args = utf8_vector(env, argv[1]);
+  char **envp = utf8_vector(env, argv[2]);
+  int err = EINVAL;
+  if (path && args && envp) {
+    /* Node marks stdin, stdout and stderr close-on-exec; the new image must keep them. */
+    for (int fd = 0; fd <= 2; fd++) {
+      int f = fcntl(fd, F_GETFD);
+      if (f >= 0) fcntl(fd, F_SETFD, f & ~FD_CLOEXEC);
+    }
+    execve(path, args, envp);
+    err = errno;
+  }
+  free(path);
+  for (char **p = args; p && *p; p++) free(*p);
+  for (char **p = envp; p && *p; p++) free(*p);
+  free(args);
+  free(envp);
+  napi_value e = errno_error(env, "execve", err);
+  if (e) napi_throw(env, e);
+  return NULL;
+}
+
 /* ---------- module ---------- */
 
 static bool set_int(napi_env env, napi_value obj, const char *name, int64_t value) {
@@ -1196,13 +1254,13 @@ NAPI_MODULE_INIT() {
       {"getxattr", js_getxattr},    {"listxattr", js_listxattr}, {"setxattr", js_setxattr},
       {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
       {"openFdCount", js_open_fd_count}, {"raiseFdLimit", js_raise_fd_limit},
-      {"setAmbientCredentials", js_set_ambient},
+      {"setAmbientCredentials", js_set_ambient}, {"execve", js_execve},
   };
   static const struct { const char *name; int64_t value; } consts[] = {
       C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),
       C(O_NOCTTY),    C(O_TRUNC),    C(O_APPEND),   C(O_NONBLOCK),   C(O_DSYNC),          C(O_DIRECT),
       C(O_LARGEFILE), C(O_DIRECTORY), C(O_NOFOLLOW), C(O_NOATIME),   C(O_CLOEXEC),        C(O_SYNC),
-      C(O_PATH),      C(AT_REMOVEDIR), C(RENAME_NOREPLACE), C(S_IFMT), C(S_IFREG),        C(S_IFDIR),
+      C(O_PATH),      C(AT_REMOVEDIR), C(RENAME_NOREPLACE), C(RENAME_EXCHANGE), C(S_IFMT), C(S_IFREG),        C(S_IFDIR),
       C(S_IFLNK),     C(S_IFCHR),    C(S_IFBLK),    C(S_IFIFO),      C(S_IFSOCK),
       C(UTIME_NOW),   C(UTIME_OMIT), C(XATTR_CREATE), C(XATTR_REPLACE),
   };

@@ -6,6 +6,7 @@ import { ByteBudget } from './server/byte-budget.js';
 import type { HostPrivilege } from './server/host-privilege.js';
 import { openIdentityPolicy, type IdentityPolicy } from './server/identity-policy.js';
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
+import { LockWaiterCount } from './server/lock-waiters.js';
 import { Server } from './server/server.js';
 import { ServerStats } from './server/stats.js';
 import { passwdLookup } from './server/users.js';
@@ -82,6 +83,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     identity: { ...openIdentityPolicy, ...o.identity },
     limits,
     xattrBudget: new ByteBudget(limits.maxXattrBytes, 'server'),
+    lockWaiters: new LockWaiterCount(limits.maxLockWaiters, 'the server'),
     stats: new ServerStats(),
     log,
     trace: o.trace,

@@ -127,6 +127,11 @@ export interface Backend {
   statfs(node: Node): Promise<Statfs>;
   /** Try to take or release a byte-range lock without waiting: true if granted. */
   lock(file: OpenFile, range: LockRange): Promise<boolean>;
+  /**
+   * Take a byte-range lock, waiting as long as it takes: woken when this backend releases a lock
+   * on the same object, never by polling it. Rejects EINTR once `signal` aborts.
+   */
+  waitLock(file: OpenFile, range: LockRange, signal: AbortSignal): Promise<void>;
   /** The first lock that would conflict with `range`, or lockType UNLCK if none. */
   getlock(file: OpenFile, range: LockRange): Promise<LockRange>;
   xattrGet(node: Node, name: Buffer): Promise<Buffer>;

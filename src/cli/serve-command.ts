@@ -103,6 +103,8 @@ interface ServeFlags {
   handshakeTimeout: number;
   frameTimeout: number;
   maxDescriptors?: number;
+  maxLockWaiters: number;
+  maxLockWaitersPerConnection: number;
   securityModel: SecurityModelName;
   fmode: number;
   dmode: number;
@@ -172,6 +174,16 @@ export function registerServeCommand(program: Command): void {
       new Option('--max-descriptors <n>', 'descriptors looked-up files and directories may hold together; idle ones beyond are closed and reopened by name when used (default: half the descriptor limit)').argParser(
         integer(1, 2 ** 31),
       ),
+    )
+    .addOption(
+      new Option('--max-lock-waiters <n>', 'blocking lock requests waiting over all connections (ENOLCK beyond)')
+        .default(defaultLimits.maxLockWaiters)
+        .argParser(integer(0, 2 ** 31)),
+    )
+    .addOption(
+      new Option('--max-lock-waiters-per-connection <n>', 'blocking lock requests one connection may have waiting (ENOLCK beyond)')
+        .default(defaultLimits.maxLockWaitersPerConnection)
+        .argParser(integer(0, 2 ** 31)),
     )
     .addOption(
       new Option('--security-model <model>', 'how guest owners, modes and special files map onto the host: passthrough, mapped-xattr (alias mapped), mapped-file or none')
@@ -245,6 +257,8 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
       maxConnections: flags.maxConnections,
       handshakeTimeoutMs: flags.handshakeTimeout,
       frameTimeoutMs: flags.frameTimeout,
+      maxLockWaiters: flags.maxLockWaiters,
+      maxLockWaitersPerConnection: flags.maxLockWaitersPerConnection,
     },
     maxDescriptors: flags.maxDescriptors,
     trace: flags.debug ? (c, line) => process.stderr.write(`virtfs[${c}] ${line}\n`) : undefined,

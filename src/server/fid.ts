@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { Credentials, Node, OpenFile } from '../backend/backend.js';
 import type { ByteBudget } from './byte-budget.js';
 
@@ -20,6 +21,9 @@ export class Fid {
   xattrPending: PendingXattr | null = null;
   /** What the xattr value above holds of the connection's budget, returned on release. */
   private held: { budget: ByteBudget; bytes: number } | null = null;
+  /** Made on first use: most fids never have a request waiting on them. */
+  private releasedController: AbortController | null = null;
+  private gone = false;
 
   constructor(
     readonly id: number,
@@ -38,8 +42,21 @@ export class Fid {
     this.held = { budget, bytes };
   }
 
+  /** Aborted when the fid is clunked, removed or dropped with its connection: a wait on it ends. */
+  get released(): AbortSignal {
+    if (this.gone) return AbortSignal.abort();
+    if (!this.releasedController) {
+      this.releasedController = new AbortController();
+      // Every blocking request on the fid listens: many at once is normal, not a leak.
+      setMaxListeners(0, this.releasedController.signal);
+    }
+    return this.releasedController.signal;
+  }
+
   /** Drop the fid's own references; pinned requests keep theirs until they finish. */
   release(): void {
+    this.gone = true;
+    this.releasedController?.abort();
     this.held?.budget.release(this.held.bytes);
     this.held = null;
     this.open?.release();

@@ -20,6 +20,10 @@ export interface Limits {
   handshakeTimeoutMs: number;
   /** A connection whose partly received frame gets no further byte for this long is closed. */
   frameTimeoutMs: number;
+  /** Blocking lock requests one connection may have waiting (ENOLCK beyond). */
+  maxLockWaitersPerConnection: number;
+  /** Blocking lock requests waiting over all connections (ENOLCK beyond). */
+  maxLockWaiters: number;
 }
 
 export const defaultLimits: Limits = {
@@ -32,6 +36,8 @@ export const defaultLimits: Limits = {
   maxConnections: 64,
   handshakeTimeoutMs: 30_000,
   frameTimeoutMs: 120_000,
+  maxLockWaitersPerConnection: 1024,
+  maxLockWaiters: 8192,
 };
 
 /** Below this the output's own buffering (its high-water mark) decides, and 'drain' may never come. */
@@ -48,4 +54,6 @@ export function checkLimits(l: Limits): void {
   if (!(l.maxConnections >= 1)) throw new RangeError('maxConnections must be at least 1');
   if (!(l.handshakeTimeoutMs > 0)) throw new RangeError('handshakeTimeoutMs must be positive');
   if (!(l.frameTimeoutMs > 0)) throw new RangeError('frameTimeoutMs must be positive');
+  if (!(l.maxLockWaitersPerConnection >= 0)) throw new RangeError('maxLockWaitersPerConnection must not be negative');
+  if (!(l.maxLockWaiters >= 0)) throw new RangeError('maxLockWaiters must not be negative');
 }

@@ -5,6 +5,7 @@ import type { ExportPolicy } from './export-policy.js';
 import type { HostPrivilegeGate } from './host-privilege.js';
 import type { IdentityPolicy } from './identity-policy.js';
 import type { Limits } from './limits.js';
+import type { LockWaiterCount } from './lock-waiters.js';
 import type { ServerStats } from './stats.js';
 
 /** What every session of a server shares. */
@@ -18,6 +19,8 @@ export interface ServerContext {
   limits: Limits;
   /** xattr values held across every connection (each connection's budget draws on it). */
   xattrBudget: ByteBudget;
+  /** Blocking lock requests waiting on every connection, against limits.maxLockWaiters. */
+  lockWaiters: LockWaiterCount;
   stats: ServerStats;
   log: Logger;
   /** One line per request and reply when tracing (--debug), else undefined. */

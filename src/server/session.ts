@@ -8,6 +8,7 @@ import { checkPolicy } from './export-policy.js';
 import type { Fid } from './fid.js';
 import { ByteBudget } from './byte-budget.js';
 import { FidTable } from './fid-table.js';
+import { LockWaiterCount } from './lock-waiters.js';
 import { handlerFor } from './handlers/index.js';
 import { reply, type Reply } from './reply.js';
 import { RequestContext } from './request-context.js';
@@ -41,6 +42,7 @@ export class Session {
   msize = 0;
   readonly fids: FidTable;
   readonly xattrBudget: ByteBudget;
+  readonly lockWaiters: LockWaiterCount;
   private readonly inflight = new Map<number, InFlight>();
   private paused = false;
   private closed = false;
@@ -53,6 +55,7 @@ export class Session {
   ) {
     this.fids = new FidTable(server.limits.maxFidsPerConnection);
     this.xattrBudget = new ByteBudget(server.limits.maxXattrBytesPerConnection, 'connection', server.xattrBudget);
+    this.lockWaiters = new LockWaiterCount(server.limits.maxLockWaitersPerConnection, 'this connection');
   }
 
   /** Largest frame accepted now: the negotiated msize, or the server's maximum before Tversion. */
@@ -112,7 +115,13 @@ export class Session {
     if (m.type === MessageType.Tversion) return this.version(m);
     if (m.type === MessageType.Tflush) return this.flush(m);
     if (this.msize === 0) throw new P9Error(Errno.EPROTO, 'Tversion must come first');
-    checkPolicy(this.server.policy, m);
+    try {
+      checkPolicy(this.server.policy, m);
+    } catch (err) {
+      // Tremove clunks its fid whatever the outcome, a refusal included (remove(5)).
+      if (m.type === MessageType.Tremove && this.fids.has(m.fid)) this.fids.take(m.fid).release();
+      throw err;
+    }
     const ctx = new RequestContext(this, m.tag, signal);
     const cred = this.actingCredentials(m);
     try {

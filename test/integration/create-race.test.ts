@@ -13,7 +13,7 @@ import { startFixture, type Fixture } from './server-fixture.js';
 // redirect. A host racer renames root-owned files over the name the guest keeps creating.
 
 const RACER = `
-import os, sys
+import os, sys, time
 d = sys.argv[1]
 i = 0
 while not os.path.exists(os.path.join(d, '..', 'stop')):
@@ -23,6 +23,7 @@ while not os.path.exists(os.path.join(d, '..', 'stop')):
     os.close(fd)
     os.rename(p, os.path.join(d, 'x'))
     i += 1
+    time.sleep(0.0002)  # leave the guest room to create too
 print(i)
 `;
 
@@ -51,7 +52,8 @@ test('a host process swapping a root-owned file in under the name being created 
   const dir = (await c.walk(root, ['race'])).fid;
   let made = 0;
   try {
-    for (let k = 0; k < 600; k++) {
+    // Until the guest has made enough objects against a racer that wins the name now and then.
+    for (let k = 0; k < 6000 && (made < 200 || k < 600); k++) {
       const kind = k % 3;
       try {
         if (kind === 0) await c.mknod(dir, 'x', 0o010644, 0, 0, 1000);

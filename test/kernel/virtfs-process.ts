@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 export interface VirtfsProcess {
   port: number;
-  /** The server's own process (with fdLimit too: the shell execs it). */
+  /** The process started: the server itself (under fdLimit the shell execs it); for npm start, npm's. */
   pid: number;
   stdout(): string;
   stderr(): string;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readlink as readlinkPath } from 'node:fs/promises';
 import type { Attr, Backend, Credentials, DirentSink, LockRange, Node, OpenFile, SetattrRequest, Statfs, WalkResult } from '../backend.js';
 import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrValid, XATTR_SIZE_MAX, XattrFlag } from '../../protocol/constants.js';
@@ -5,6 +6,7 @@ import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
 import type { Qid } from '../../protocol/qid.js';
 import { BufferPool } from './buffer-pool.js';
 import { LocalNode, LocalOpenFile } from './local-node.js';
+import { LockWaits } from './lock-waits.js';
 import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from './names.js';
 import { defaultDescriptorBudget, NodeTable, type NodeView } from './node-table.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
@@ -44,6 +46,8 @@ export class LocalBackend implements Backend {
    * than one takes several getdents calls; each is a thread-pool hop, cheap beside the entries.
    */
   private readonly direntBuffers = new BufferPool(64 << 10, 16);
+  /** Blocking lock requests, asleep until this server releases a lock on their inode. */
+  private readonly lockWaits = new LockWaits();
 
   private constructor(
     /** Every live node, one per object, and the descriptors they hold. */
@@ -388,21 +392,15 @@ export class LocalBackend implements Backend {
 
   async rename(node: Node, newDir: Node, newName: Buffer): Promise<void> {
     this.checkNew(newName);
-    const n = local(node);
     const d = local(newDir);
-    const at = await n.withFd((fd) => this.locate(n, fd));
-    try {
-      await d.withFd((nfd) => this.renameEntry(at.dir, at.name, d, nfd, newName));
-    } finally {
-      await sys.close(at.dir.fd);
-    }
+    await this.withEntryAside(local(node), (dir, aside) => d.withFd((nfd) => this.renameEntry(dir, aside, d, nfd, newName)));
   }
 
   /** Rename through the model; nodes last reached by the old name follow it, those by the name it replaces lose theirs. */
-  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newDirFd: number, newName: Buffer): Promise<void> {
+  private async renameEntry(oldDir: HeldDir, oldName: Buffer, newDir: LocalNode, newDirFd: number, newName: Buffer, flags = 0): Promise<void> {
     const same = oldDir.dev === newDir.dev && oldDir.ino === newDir.ino && oldName.equals(newName);
-    if (same) return this.model.rename(oldDir.fd, oldName, newDirFd, newName);
-    await this.unnaming({ fd: newDirFd, dev: newDir.dev, ino: newDir.ino }, newName, () => this.model.rename(oldDir.fd, oldName, newDirFd, newName));
+    if (same) return this.model.rename(oldDir.fd, oldName, newDirFd, newName, flags);
+    await this.unnaming({ fd: newDirFd, dev: newDir.dev, ino: newDir.ino }, newName, () => this.model.rename(oldDir.fd, oldName, newDirFd, newName, flags));
     this.places.move(oldDir, oldName, newDir, newName);
   }
 
@@ -415,12 +413,66 @@ export class LocalBackend implements Backend {
 
   async remove(node: Node): Promise<void> {
     const n = local(node);
-    const at = await n.withFd((fd) => this.locate(n, fd));
-    try {
-      await this.unlinkEntry(at.dir, at.name, n.isDirectory ? sys.O.AT_REMOVEDIR : 0);
-    } finally {
-      await sys.close(at.dir.fd);
+    await this.withEntryAside(n, (dir, aside) => this.unlinkEntry(dir, aside, n.isDirectory ? sys.O.AT_REMOVEDIR : 0));
+  }
+
+  /**
+   * Legacy Tremove and Trename name an object, not a directory entry, and finding its entry then
+   * acting on that name is a race: a host process swapping two names in between (RENAME_EXCHANGE)
+   * would have the other object removed. So the entry is first moved aside, under a fresh random
+   * name in the same directory (RENAME_NOREPLACE, through the model so by-name metadata follows),
+   * and `act` runs on it only once the aside name is seen to hold the object; otherwise the entry
+   * goes back and the search starts again. Swaps of the names the objects live under cannot reach
+   * the aside name; a process that renames that very name could only bring in objects it could
+   * have removed itself. If `act` fails, the entry goes back under its name.
+   */
+  private async withEntryAside(node: LocalNode, act: (dir: HeldDir, aside: Buffer) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let at: { dir: LocalNode; name: Buffer };
+      try {
+        at = await node.withFd((fd) => this.locate(node, fd));
+      } catch (err) {
+        // Moved between reading its path and checking it: look again.
+        if (toErrno(err) === Errno.ENOENT && attempt < ASIDE_ATTEMPTS) continue;
+        throw err;
+      }
+      const { dir, name } = at;
+      try {
+        const done = await dir.withFd(async (dirFd) => {
+          const held: HeldDir = { fd: dirFd, dev: dir.dev, ino: dir.ino };
+          const aside = Buffer.from(`${ASIDE_PREFIX}${randomBytes(8).toString('hex')}`);
+          try {
+            await this.renameEntry(held, name, dir, dirFd, aside, sys.O.RENAME_NOREPLACE);
+          } catch (err) {
+            // The name went away between finding and moving it: look again.
+            if (toErrno(err) === Errno.ENOENT && attempt < ASIDE_ATTEMPTS) return false;
+            throw err;
+          }
+          if (await this.holds(dirFd, aside, node).catch(() => false)) {
+            try {
+              await act(held, aside);
+            } catch (err) {
+              await this.renameEntry(held, aside, dir, dirFd, name, sys.O.RENAME_NOREPLACE).catch(() => {});
+              throw err;
+            }
+            return true;
+          }
+          await this.renameEntry(held, aside, dir, dirFd, name, sys.O.RENAME_NOREPLACE);
+          if (attempt === ASIDE_ATTEMPTS) throw new P9Error(Errno.ENOENT, 'object keeps moving');
+          return false;
+        });
+        if (done) return;
+      } finally {
+        dir.release();
+      }
     }
+  }
+
+  /** Whether entry dirFd/name is `node`'s object. */
+  private async holds(dirFd: number, name: Buffer, node: LocalNode): Promise<boolean> {
+    const [fd, st] = await this.table.openingUpTo(1, () => sys.openPath(dirFd, name));
+    await sys.close(fd);
+    return st[S.dev] === node.dev && st[S.ino] === node.ino;
   }
 
   private unlinkEntry(dir: HeldDir, name: Buffer, flags: number): Promise<void> {
@@ -462,10 +514,10 @@ export class LocalBackend implements Backend {
   /**
    * Where an object currently lives, for the two legacy messages that name an object rather than
    * a directory entry. The kernel's own record of the descriptor's path (kept current across
-   * renames) is re-walked from the root without following anything, and the entry found must be
-   * the same inode.
+   * renames) is re-walked from the root without following anything; the caller (withEntryAside)
+   * checks that the entry is the object. The directory's node is the caller's to release.
    */
-  private async locate(node: LocalNode, fd: number): Promise<{ dir: HeldDir; name: Buffer }> {
+  private async locate(node: LocalNode, fd: number): Promise<{ dir: LocalNode; name: Buffer }> {
     if (this.isRoot(node)) throw new P9Error(Errno.EBUSY, 'the export root cannot be removed or renamed');
     const path = await readlinkPath(procPath(fd), { encoding: 'buffer' });
     const prefix = Buffer.concat([this.rootPath, SLASH]);
@@ -474,33 +526,17 @@ export class LocalBackend implements Backend {
     }
     const parts = splitPath(path.subarray(prefix.length));
     const name = parts.pop()!;
-    return this.rootNode.withFd(async (rootFd) => {
-      let parent = rootFd;
-      let owned = -1;
-      let id: { dev: bigint; ino: bigint } = this.rootNode;
-      if (parts.length > 0) {
-        const run = await sys.walk(rootFd, parts);
-        for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
-        if (run.errno !== 0) {
-          if (run.fds.length > 0) sys.closeSync(run.fds[run.fds.length - 1]!);
-          throw new P9Error(run.errno);
-        }
-        parent = owned = run.fds[run.fds.length - 1]!;
-        const st = run.stats[run.stats.length - 1]!;
-        id = { dev: st[S.dev]!, ino: st[S.ino]! };
-      }
-      try {
-        const [fd, st] = await sys.openPath(parent, name);
-        await sys.close(fd);
-        if (st[S.dev] !== node.dev || st[S.ino] !== node.ino) throw new P9Error(Errno.ENOENT, 'object moved');
-        // The caller closes the parent; hand it a descriptor of its own even for the root.
-        const dirFd = owned >= 0 ? owned : await sys.reopen(rootFd, sys.O.O_PATH);
-        return { dir: { fd: dirFd, dev: id.dev, ino: id.ino }, name };
-      } catch (err) {
-        if (owned >= 0) sys.closeSync(owned);
-        throw err;
-      }
-    });
+    if (parts.length === 0) return { dir: this.rootNode.retain(), name };
+    const run = await this.rootNode.withFd((rootFd) => this.table.openingUpTo(parts.length, () => sys.walk(rootFd, parts)));
+    for (let k = 0; k < run.fds.length - 1; k++) sys.closeSync(run.fds[k]!);
+    if (run.errno !== 0) {
+      if (run.fds.length > 0) sys.closeSync(run.fds[run.fds.length - 1]!);
+      throw new P9Error(run.errno);
+    }
+    const st = run.stats[run.stats.length - 1]!;
+    // The directory's own node (shared with any fid holding it), so that nodes moved through it
+    // follow their entry; its stat has no by-name metadata, so it leaves the guest's view alone.
+    return { dir: this.table.adopt(run.fds[run.fds.length - 1]!, st, this.viewOf(st), false), name };
   }
 
   read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number> {
@@ -582,10 +618,32 @@ export class LocalBackend implements Backend {
     };
   }
 
-  /** OFD locks: owned by the open file, so they exclude between fids and connections and vanish on close. */
-  lock(file: OpenFile, range: LockRange): Promise<boolean> {
+  /**
+   * OFD locks: owned by the open file, so they exclude between fids and connections and vanish
+   * on close. An unlock or a downgrade wakes the inode's waiters.
+   */
+  async lock(file: OpenFile, range: LockRange): Promise<boolean> {
+    const f = file as LocalOpenFile;
+    const granted = await this.tryLock(f, range);
+    if (granted && range.lockType !== LockType.WRLCK) this.lockWaits.changed(f.node.dev, f.node.ino);
+    return granted;
+  }
+
+  waitLock(file: OpenFile, range: LockRange, signal: AbortSignal): Promise<void> {
+    const f = file as LocalOpenFile;
     checkLockType(range.lockType);
-    return sys.lock((file as LocalOpenFile).fd, range.lockType, range.start, range.length);
+    // A waiter only ever gains a lock (a downgrade never waits), so its grant wakes nobody.
+    return this.lockWaits.wait(f.node.dev, f.node.ino, f, range, () => this.tryLock(f, range), signal);
+  }
+
+  private async tryLock(f: LocalOpenFile, range: LockRange): Promise<boolean> {
+    checkLockType(range.lockType);
+    const granted = await sys.lock(f.fd, range.lockType, range.start, range.length);
+    if (granted && range.lockType !== LockType.UNLCK && !f.onClosed) {
+      const { dev, ino } = f.node;
+      f.onClosed = () => this.lockWaits.changed(dev, ino);
+    }
+    return granted;
   }
 
   async getlock(file: OpenFile, range: LockRange): Promise<LockRange> {
@@ -618,6 +676,10 @@ export class LocalBackend implements Backend {
 }
 
 const DOTDOT = Buffer.from('..');
+/** Legacy Tremove/Trename move an entry aside under this prefix and a random suffix before acting. */
+const ASIDE_PREFIX = '.virtfs-aside-';
+/** Tries before answering ENOENT for an object whose name keeps being swapped. */
+const ASIDE_ATTEMPTS = 8;
 
 /** A directory descriptor held for one operation, with its identity. */
 interface HeldDir {

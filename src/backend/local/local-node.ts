@@ -106,6 +106,9 @@ export class LocalOpenFile extends Refcounted implements OpenFile {
   /** No write has gone through it yet (the mapped model clears setuid/setgid bits on the first). */
   unwritten = true;
 
+  /** Called once its descriptor is closed, set when it has taken a lock: closing released them. */
+  onClosed: (() => void) | null = null;
+
   constructor(
     readonly fd: number,
     readonly node: LocalNode,
@@ -119,7 +122,10 @@ export class LocalOpenFile extends Refcounted implements OpenFile {
 
   protected free(): void {
     this.node.openFiles.delete(this);
-    close(this.fd).catch(() => {});
+    const closed = this.onClosed;
+    close(this.fd)
+      .catch(() => {})
+      .then(() => closed?.());
     this.node.release();
   }
 }

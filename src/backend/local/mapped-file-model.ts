@@ -62,8 +62,8 @@ export class MappedFileModel extends MappedXattrModel {
     }
   }
 
-  override async rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer): Promise<void> {
-    await sys.renameat(oldDirFd, oldName, newDirFd, newName, 0);
+  override async rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer, flags = 0): Promise<void> {
+    await sys.renameat(oldDirFd, oldName, newDirFd, newName, flags);
     try {
       await moveMeta(oldDirFd, oldName, newDirFd, newName);
     } catch (err) {

@@ -160,8 +160,8 @@ export class MappedXattrModel implements SecurityModel {
     return sys.linkat(target.fd, dirFd, name);
   }
 
-  rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer): Promise<void> {
-    return sys.renameat(oldDirFd, oldName, newDirFd, newName, 0);
+  rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer, flags = 0): Promise<void> {
+    return sys.renameat(oldDirFd, oldName, newDirFd, newName, flags);
   }
 
   unlink(dirFd: number, name: Buffer, flags: number): Promise<void> {

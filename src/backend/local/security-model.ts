@@ -59,8 +59,8 @@ export interface SecurityModel {
   symlink(dirFd: number, name: Buffer, target: Buffer, cred: Credentials): Promise<void>;
   /** Hard-link the target as dirFd/name. */
   link(target: ModelTarget, dirFd: number, name: Buffer): Promise<void>;
-  /** Move an entry (replacing any at the new name). */
-  rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer): Promise<void>;
+  /** Move an entry, replacing any at the new name unless `flags` is RENAME_NOREPLACE (then EEXIST). */
+  rename(oldDirFd: number, oldName: Buffer, newDirFd: number, newName: Buffer, flags?: number): Promise<void>;
   /** Remove an entry; flags 0 or AT_REMOVEDIR. */
   unlink(dirFd: number, name: Buffer, flags: number): Promise<void>;
   /** The target of an object the guest sees as a symlink; `hostFormat` is its type on the host. */

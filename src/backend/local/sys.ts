@@ -114,7 +114,7 @@ export interface LockInfo {
 type HostConstants = Record<
   | 'O_RDONLY' | 'O_WRONLY' | 'O_RDWR' | 'O_ACCMODE' | 'O_CREAT' | 'O_EXCL' | 'O_NOCTTY' | 'O_TRUNC'
   | 'O_APPEND' | 'O_NONBLOCK' | 'O_DSYNC' | 'O_DIRECT' | 'O_LARGEFILE' | 'O_DIRECTORY' | 'O_NOFOLLOW'
-  | 'O_NOATIME' | 'O_CLOEXEC' | 'O_SYNC' | 'O_PATH' | 'AT_REMOVEDIR' | 'RENAME_NOREPLACE'
+  | 'O_NOATIME' | 'O_CLOEXEC' | 'O_SYNC' | 'O_PATH' | 'AT_REMOVEDIR' | 'RENAME_NOREPLACE' | 'RENAME_EXCHANGE'
   | 'S_IFMT' | 'S_IFREG' | 'S_IFDIR' | 'S_IFLNK' | 'S_IFCHR' | 'S_IFBLK' | 'S_IFIFO' | 'S_IFSOCK'
   | 'UTIME_NOW' | 'UTIME_OMIT' | 'XATTR_CREATE' | 'XATTR_REPLACE',
   number
@@ -155,6 +155,7 @@ interface Native {
   openFdCount(): number;
   raiseFdLimit(): number;
   setAmbientCredentials(uid?: number, gid?: number): void;
+  execve(path: string, argv: string[], env: string[]): never;
 }
 
 // Compiled to dist/src/backend/local/sys.js: the repository root is four levels up.
@@ -181,7 +182,7 @@ export function runConfined<T>(user: ConfinedUser, fn: () => Promise<T>): Promis
 
 /** Wrap the addon's disk calls: the ambient user is read when a call starts, on the JS thread. */
 function confinable(raw: Native): Native {
-  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials']);
+  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve']);
   const out = { ...raw };
   for (const [name, f] of Object.entries(raw)) {
     if (typeof f !== 'function' || local.has(name)) continue;
@@ -273,7 +274,7 @@ export const symlinkat: (target: Uint8Array, dirfd: number, name: Uint8Array, ui
 export const readlink: (fd: number) => Promise<Buffer> = native.readlink;
 /** Hard-link the object behind fd as newdirfd/newname (via the proc magic link, no privilege needed). */
 export const linkat: (fd: number, newdirfd: number, newname: Uint8Array) => Promise<void> = native.linkat;
-/** renameat2; flags e.g. O.RENAME_NOREPLACE. */
+/** renameat2; flags e.g. O.RENAME_NOREPLACE, O.RENAME_EXCHANGE. */
 export const renameat: (
   olddirfd: number,
   oldname: Uint8Array,
@@ -348,3 +349,6 @@ export function parseDirents(
     p += reclen;
   }
 }
+
+/** Replace this process with `path` (same pid and descriptors); returns only by throwing. */
+export const execve: (path: string, argv: string[], env: string[]) => never = native.execve;

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { startNpmStart, startVirtfs, type VirtfsProcess } from '../kernel/virtfs-process.js';
+import { THREAD_POOL_SIZE } from '../../src/cli/thread-pool.js';
+
+// libuv starts every thread of its pool at the pool's first use, which the server makes before
+// it prints its mount line (opening the export). Besides the pool, Node 20 runs the main thread
+// and a handful of V8 and inspector threads (7 in all with a pool of 4): only a pool of 16 takes
+// a process past 16 + 1 threads.
+const AT_LEAST = THREAD_POOL_SIZE + 1;
+
+function threadCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).length;
+}
+
+/** The process below `pid` (itself included) whose command line runs the CLI. */
+function cliProcessUnder(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'latin1');
+    } catch {
+      continue;
+    }
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
+  }
+  const queue = [pid];
+  for (let p = queue.shift(); p !== undefined; p = queue.shift()) {
+    const cmdline = readFileSync(`/proc/${p}/cmdline`, 'latin1').split('\0');
+    if (cmdline.some((a) => a.endsWith('cli/main.js')) && cmdline.includes('serve')) return p;
+    queue.push(...(children.get(p) ?? []));
+  }
+  throw new Error(`no virtfs serve process below ${pid}`);
+}
+
+let dir: string;
+before(() => (dir = mkdtempSync(join(tmpdir(), 'virtfs-pool-'))));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function poolOf(start: () => Promise<VirtfsProcess>): Promise<number> {
+  const server = await start();
+  try {
+    return threadCount(cliProcessUnder(server.pid));
+  } finally {
+    await server.stop();
+  }
+}
+
+test(`node dist/src/cli/main.js serve (the bin entry's file) runs ${THREAD_POOL_SIZE} disk threads`, async () => {
+  const threads = await poolOf(() => startVirtfs(dir));
+  assert.ok(threads >= AT_LEAST, `the server runs ${threads} threads, fewer than a pool of ${THREAD_POOL_SIZE} needs`);
+});
+
+test(`npm start runs ${THREAD_POOL_SIZE} disk threads`, async () => {
+  const threads = await poolOf(() => startNpmStart(['--listen', 'tcp:127.0.0.1:0']));
+  assert.ok(threads >= AT_LEAST, `the server runs ${threads} threads, fewer than a pool of ${THREAD_POOL_SIZE} needs`);
+});
+
+test('a UV_THREADPOOL_SIZE set before the start is kept', async () => {
+  process.env.UV_THREADPOOL_SIZE = '2';
+  let threads: number;
+  try {
+    threads = await poolOf(() => startVirtfs(dir));
+  } finally {
+    delete process.env.UV_THREADPOOL_SIZE;
+  }
+  // 2 pool threads and the same handful of others, not a pool of 16.
+  assert.ok(threads < AT_LEAST, `the server runs ${threads} threads with UV_THREADPOOL_SIZE=2`);
+});
