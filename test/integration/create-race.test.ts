@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '../../src/client/client.js';
+import { hostXattr, u32 } from './host-xattr.js';
 import { startFixture, type Fixture } from './server-fixture.js';
 
 // The creation race of the hardening issue: the foundation made an object as root and then
@@ -86,4 +87,67 @@ test('a host process swapping a root-owned file in under the name being created 
     assert.equal(st.uid, 0, `${n}: a root-owned file swapped in was given to the guest's user`);
   }
   assert.ok(victims > 10, `only ${victims} swapped-in files were caught under the name`);
+});
+
+// mapped-xattr's mkdir wrote the new directory's metadata after reopening it *by name*: a host
+// process swapping its own directory in meanwhile got the guest's owner and mode on it.
+const DIR_RACER = `
+import os, sys, time
+d = sys.argv[1]
+i = 0
+while not os.path.exists(os.path.join(d, '..', 'stop')):
+    p = os.path.join(d, 'v%d' % i)
+    os.mkdir(p, 0o700)
+    open(os.path.join(p, 'racer'), 'w').close()
+    try:
+        os.rename(p, os.path.join(d, 'x'))
+    except OSError:
+        pass
+    i += 1
+    time.sleep(0.0002)
+print(i)
+`;
+
+test('mapped-xattr: a host process swapping its own directory in under a name the guest is making never gets the guest’s metadata', { timeout: 120_000 }, async () => {
+  const mx = await startFixture({ security: { model: 'mapped-xattr' } });
+  const mc = await Client.connect(mx.address);
+  try {
+    const race = join(mx.root, 'race');
+    mkdirSync(race);
+    const racer = spawn('python3', ['-c', DIR_RACER, race], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => racer.on('exit', r));
+    const root = await mc.attach({ nUname: 1000 });
+    const dir = (await mc.walk(root, ['race'])).fid;
+    let made = 0;
+    try {
+      for (let k = 0; k < 6000 && (made < 200 || k < 600); k++) {
+        try {
+          await mc.mkdir(dir, 'x', 0o755, 1000);
+          made++;
+        } catch {
+          // EEXIST: the racer's directory is there now
+        }
+        await mc.renameat(dir, 'x', dir, `g${k}`).catch(() => {});
+      }
+    } finally {
+      writeFileSync(join(mx.root, 'stop'), '');
+      await exited;
+    }
+    assert.ok(made > 100, `the guest made only ${made} directories`);
+    let racers = 0;
+    for (const n of readdirSync(race)) {
+      const p = join(race, n);
+      assert.doesNotMatch(n, /^\.virtfs-new-/, 'a directory was left under its temporary name');
+      if (!existsSync(join(p, 'racer'))) {
+        assert.deepEqual(hostXattr(p, 'user.virtfs.uid'), u32(1000), `${n}: the guest's directory lacks its metadata`);
+        continue;
+      }
+      racers++;
+      assert.equal(hostXattr(p, 'user.virtfs.uid'), null, `${n}: the racer's directory got the guest's metadata`);
+    }
+    assert.ok(racers > 10, `only ${racers} swapped-in directories were caught under the name`);
+  } finally {
+    mc.close();
+    await mx.close();
+  }
 });

@@ -1,6 +1,7 @@
 import { Errno, P9Error } from '../../protocol/errno.js';
 import { linkMeta, META_DIR, META_FILES, META_ROOT, moveMeta, removeMeta, removeMetaDirOf, writeMeta, type MetaFields } from './mapped-file-store.js';
-import { MappedXattrModel, type NewMeta } from './mapped-xattr-model.js';
+import type { Credentials } from '../backend.js';
+import { discard, MappedXattrModel, type NewMeta } from './mapped-xattr-model.js';
 import { isUnchangedId, type ModelTarget, type SecurityModelName } from './security-model.js';
 import * as sys from './sys.js';
 import { MetaFound, StatIndex as S, type MetaSource, type RawStat } from './sys.js';
@@ -41,6 +42,17 @@ export class MappedFileModel extends MappedXattrModel {
       st[S.metaFound] = (st[S.metaFound]! & ~MetaFound.dir) | dir;
     }
     return st;
+  }
+
+  /** The metadata is a file found by name anyway: the directory is made under its own. */
+  override async mkdir(dirFd: number, name: Buffer, mode: number, cred: Credentials): Promise<void> {
+    await sys.mkdirat(dirFd, name, this.options.dmode);
+    try {
+      await this.recordNew(dirFd, name, -1, { uid: cred.uid, gid: cred.gid, mode: sys.O.S_IFDIR | (mode & 0o7777), rdev: null });
+    } catch (err) {
+      await discard(dirFd, name, -1, sys.O.AT_REMOVEDIR);
+      throw err;
+    }
   }
 
   override isReserved(name: Uint8Array): boolean {

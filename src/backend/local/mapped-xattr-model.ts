@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Credentials } from '../backend.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import { guestXattrList, hostXattrName, MAPPED_PREFIX, type AclPlace } from './mapped-xattr-names.js';
@@ -10,6 +11,8 @@ const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 const S_IXGRP = 0o0010;
 const PATH_MAX = 4096;
+/** Where mkdir makes a directory before it has its metadata. */
+const NEW_DIR_PREFIX = '.virtfs-new-';
 
 /** Guest types a host regular file may stand for: the mapped models make every non-directory a regular file. */
 const TYPES_ON_REGULAR = new Set([sys.O.S_IFREG, sys.O.S_IFLNK, sys.O.S_IFCHR, sys.O.S_IFBLK, sys.O.S_IFIFO, sys.O.S_IFSOCK]);
@@ -116,12 +119,20 @@ export class MappedXattrModel implements SecurityModel {
     }
   }
 
+  /**
+   * No call makes a directory and opens it at once, so it is made under a fresh random name, its
+   * metadata written through it there, and only then renamed into place (RENAME_NOREPLACE): a
+   * host process swapping its own directory in under the guest's name never gets the guest's
+   * metadata, and the guest never sees the directory without it.
+   */
   async mkdir(dirFd: number, name: Buffer, mode: number, cred: Credentials): Promise<void> {
-    await sys.mkdirat(dirFd, name, this.options.dmode);
+    const temp = Buffer.from(`${NEW_DIR_PREFIX}${randomBytes(8).toString('hex')}`);
+    await sys.mkdirat(dirFd, temp, this.options.dmode);
     try {
-      await this.recordNew(dirFd, name, -1, { uid: cred.uid, gid: cred.gid, mode: sys.O.S_IFDIR | (mode & 0o7777), rdev: null });
+      await this.recordNew(dirFd, temp, -1, { uid: cred.uid, gid: cred.gid, mode: sys.O.S_IFDIR | (mode & 0o7777), rdev: null });
+      await sys.renameat(dirFd, temp, dirFd, name, sys.O.RENAME_NOREPLACE);
     } catch (err) {
-      await discard(dirFd, name, -1, sys.O.AT_REMOVEDIR);
+      await discard(dirFd, temp, -1, sys.O.AT_REMOVEDIR);
       throw err;
     }
   }
