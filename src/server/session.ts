@@ -45,6 +45,8 @@ export class Session {
   readonly lockWaiters: LockWaiterCount;
   private readonly inflight = new Map<number, InFlight>();
   private paused = false;
+  /** Requests in progress that wait on another's doing and do not count as working (see park). */
+  private parked = 0;
   private closed = false;
 
   constructor(
@@ -101,10 +103,7 @@ export class Session {
     const entry: InFlight = { abort, done: new Promise<void>((r) => (finish = r)) };
     this.inflight.set(m.tag, entry);
     this.server.stats.requestsInProgress++;
-    if (!this.paused && this.inflight.size >= this.server.limits.maxRequestsInFlight) {
-      this.paused = true;
-      this.out.pause();
-    }
+    this.regulate();
     this.run(m, abort.signal).then(
       (r) => this.complete(m, r, null, finish),
       (err) => this.complete(m, null, err, finish),
@@ -152,10 +151,41 @@ export class Session {
       this.sendError(m.tag, m.type, err);
     }
     finish();
-    if (this.paused && this.inflight.size < this.server.limits.maxRequestsInFlight) {
+    this.regulate();
+  }
+
+  /**
+   * Stop reading the connection while it has as many requests working as it may, and read again
+   * once it has room. Parked requests do not count.
+   */
+  private regulate(): void {
+    const working = this.inflight.size - this.parked;
+    if (!this.paused && working >= this.server.limits.maxRequestsInFlight) {
+      this.paused = true;
+      this.out.pause();
+    } else if (this.paused && working < this.server.limits.maxRequestsInFlight) {
       this.paused = false;
       if (!this.closed) this.out.resume();
     }
+  }
+
+  /**
+   * A request that waits for something only a later request may bring about (a blocking lock,
+   * which the holder's unlock on the same connection ends) stops counting against
+   * maxRequestsInFlight while it waits: otherwise a connection full of waiters would never be
+   * read again, and the unlock never arrive. Such waits have caps of their own. Returns the
+   * call that ends the parking.
+   */
+  park(): () => void {
+    this.parked++;
+    this.regulate();
+    let parked = true;
+    return () => {
+      if (!parked) return;
+      parked = false;
+      this.parked--;
+      this.regulate();
+    };
   }
 
   private sendReply(tag: number, r: Reply): void {

@@ -260,3 +260,25 @@ describe('blocking locks: waking and caps', () => {
     bb.close();
   });
 });
+
+describe('blocking locks and --max-requests', () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture({ limits: { maxRequestsInFlight: 4 } });
+    writeFileSync(join(fx.root, 'locked'), 'lock me');
+  });
+  after(() => fx.close());
+
+  test('a connection whose every request slot waits for a lock still reads the unlock that ends the waits', async () => {
+    const c = await WireClient.attach(fx.port);
+    for (let fid = 1; fid <= 9; fid++) await openOn(c, fid, 'locked');
+    assert.equal((await c.rpc('Tlock', lockReq(1, LockType.WRLCK))).status, LockStatus.SUCCESS);
+    // Twice as many waiters as the connection may have requests working, all behind the holder.
+    const waits = [2, 3, 4, 5, 6, 7, 8, 9].map((fid) => c.rpc('Tlock', WRLCK_WAIT(fid)).then(() => fid));
+    await sleep(100);
+    assert.equal((await within(c.rpc('Tlock', lockReq(1, LockType.UNLCK)), 5000)).status, LockStatus.SUCCESS);
+    const first = await within(Promise.race(waits), 5000);
+    assert.ok(first >= 2);
+    c.close();
+  });
+});

@@ -40,12 +40,14 @@ async function waitForLock(ctx: RequestContext, fid: Fid, open: OpenFile, range:
   ctx.signal.addEventListener('abort', stop);
   released.addEventListener('abort', stop);
   if (ctx.signal.aborted || released.aborted) stop();
+  const unpark = ctx.session.park();
   try {
     await ctx.session.server.backend.waitLock(open, range, end.signal);
   } catch (err) {
     if (released.aborted && !ctx.signal.aborted) throw new P9Error(Errno.EBADF, `fid ${fid.id} went away while waiting for the lock`);
     throw err;
   } finally {
+    unpark();
     ctx.signal.removeEventListener('abort', stop);
     released.removeEventListener('abort', stop);
     all.leave();
