@@ -4,6 +4,7 @@ import { chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Client } from '../../src/client/client.js';
+import { LinuxOpenFlag as O } from '../../src/protocol/constants.js';
 import { hostXattr, u32 } from './host-xattr.js';
 import { startFixture, type Fixture } from './server-fixture.js';
 
@@ -43,43 +44,51 @@ after(async () => {
   await fx.close();
 });
 
-test('a host process swapping a root-owned file in under the name being created never gets it given to the guest user', { timeout: 120_000 }, async () => {
-  const race = join(fx.root, 'race');
-  const racer = spawn('python3', ['-c', RACER, race], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let swaps = '';
-  racer.stdout.on('data', (b: Buffer) => (swaps += b.toString()));
-  const exited = new Promise((r) => racer.on('exit', r));
-  const root = await c.attach({ nUname: 1000 });
-  const dir = (await c.walk(root, ['race'])).fid;
+/**
+ * Run `racer` (python) against directory `race` of export `root`, while the guest, attached as
+ * uid 1000, keeps making `x` there with `make` and moving whatever is at `x` aside (`g<k>`) to be
+ * judged afterwards, until it has made enough against a racer that wins the name now and then.
+ * Resolves how many the guest made and how many swaps the racer made.
+ */
+async function race(client: Client, root: string, racer: string, make: (dir: number, k: number) => Promise<unknown>): Promise<{ made: number; swaps: number }> {
+  const proc = spawn('python3', ['-c', racer, join(root, 'race')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise((r) => proc.on('exit', r));
+  const attached = await client.attach({ nUname: 1000 });
+  const dir = (await client.walk(attached, ['race'])).fid;
   let made = 0;
   try {
-    // Until the guest has made enough objects against a racer that wins the name now and then.
     for (let k = 0; k < 6000 && (made < 200 || k < 600); k++) {
-      const kind = k % 3;
       try {
-        if (kind === 0) await c.mknod(dir, 'x', 0o010644, 0, 0, 1000);
-        else if (kind === 1) await c.symlink(dir, 'x', 'target', 1000);
-        else {
-          const f = (await c.walk(dir, [])).fid;
-          await c.create(f, 'x', 0o2 | 0o100 | 0o200, 0o644, 1000).finally(() => c.clunk(f));
-        }
+        await make(dir, k);
         made++;
       } catch {
-        // EEXIST: the racer's file is there now
+        // EEXIST: the racer's object is there now
       }
-      // Move whatever is at x aside (the guest's object or the racer's), to be judged at the end.
-      await c.renameat(dir, 'x', dir, `g${k}`).catch(() => {});
+      await client.renameat(dir, 'x', dir, `g${k}`).catch(() => {});
     }
   } finally {
-    writeFileSync(join(fx.root, 'stop'), '');
+    writeFileSync(join(root, 'stop'), '');
     await exited;
   }
+  return { made, swaps: Number(out) };
+}
+
+test('a host process swapping a root-owned file in under the name being created never gets it given to the guest user', { timeout: 120_000 }, async () => {
+  const { made, swaps } = await race(c, fx.root, RACER, async (dir, k) => {
+    if (k % 3 === 0) return c.mknod(dir, 'x', 0o010644, 0, 0, 1000);
+    if (k % 3 === 1) return c.symlink(dir, 'x', 'target', 1000);
+    const f = (await c.walk(dir, [])).fid;
+    return c.create(f, 'x', O.RDWR | O.CREAT | O.EXCL, 0o644, 1000).finally(() => c.clunk(f));
+  });
   assert.ok(made > 100, `the guest made only ${made} objects`);
-  assert.ok(Number(swaps) > 100, `the racer swapped only ${swaps} files in`);
+  assert.ok(swaps > 100, `the racer swapped only ${swaps} files in`);
+  const dir = join(fx.root, 'race');
   let victims = 0;
-  for (const n of readdirSync(race)) {
-    const st = lstatSync(join(race, n));
-    if (!st.isFile() || readFileSync(join(race, n), 'utf8') !== 'victim') {
+  for (const n of readdirSync(dir)) {
+    const st = lstatSync(join(dir, n));
+    if (!st.isFile() || readFileSync(join(dir, n), 'utf8') !== 'victim') {
       assert.equal(st.uid, 1000, `${n}: the guest's own object is not born its user's`);
       continue;
     }
@@ -112,31 +121,13 @@ test('mapped-xattr: a host process swapping its own directory in under a name th
   const mx = await startFixture({ security: { model: 'mapped-xattr' } });
   const mc = await Client.connect(mx.address);
   try {
-    const race = join(mx.root, 'race');
-    mkdirSync(race);
-    const racer = spawn('python3', ['-c', DIR_RACER, race], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const exited = new Promise((r) => racer.on('exit', r));
-    const root = await mc.attach({ nUname: 1000 });
-    const dir = (await mc.walk(root, ['race'])).fid;
-    let made = 0;
-    try {
-      for (let k = 0; k < 6000 && (made < 200 || k < 600); k++) {
-        try {
-          await mc.mkdir(dir, 'x', 0o755, 1000);
-          made++;
-        } catch {
-          // EEXIST: the racer's directory is there now
-        }
-        await mc.renameat(dir, 'x', dir, `g${k}`).catch(() => {});
-      }
-    } finally {
-      writeFileSync(join(mx.root, 'stop'), '');
-      await exited;
-    }
+    mkdirSync(join(mx.root, 'race'));
+    const { made } = await race(mc, mx.root, DIR_RACER, (dir) => mc.mkdir(dir, 'x', 0o755, 1000));
     assert.ok(made > 100, `the guest made only ${made} directories`);
+    const dir = join(mx.root, 'race');
     let racers = 0;
-    for (const n of readdirSync(race)) {
-      const p = join(race, n);
+    for (const n of readdirSync(dir)) {
+      const p = join(dir, n);
       assert.doesNotMatch(n, /^\.virtfs-new-/, 'a directory was left under its temporary name');
       if (!existsSync(join(p, 'racer'))) {
         assert.deepEqual(hostXattr(p, 'user.virtfs.uid'), u32(1000), `${n}: the guest's directory lacks its metadata`);
