@@ -17,6 +17,7 @@ import { startFixture, type Fixture } from './server-fixture.js';
 const RACER = `
 import os, sys, time
 d = sys.argv[1]
+print('ready', flush=True)
 i = 0
 while not os.path.exists(os.path.join(d, '..', 'stop')):
     p = os.path.join(d, 'v%d' % i)
@@ -53,8 +54,15 @@ after(async () => {
 async function race(client: Client, root: string, racer: string, make: (dir: number, k: number) => Promise<unknown>): Promise<{ made: number; swaps: number }> {
   const proc = spawn('python3', ['-c', racer, join(root, 'race')], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  // The guest starts once the racer runs (a cold python can take longer than the whole loop).
+  const ready = new Promise<void>((resolve) =>
+    proc.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.startsWith('ready\n')) resolve();
+    }),
+  );
   const exited = new Promise((r) => proc.on('exit', r));
+  await ready;
   const attached = await client.attach({ nUname: 1000 });
   const dir = (await client.walk(attached, ['race'])).fid;
   let made = 0;
@@ -72,7 +80,7 @@ async function race(client: Client, root: string, racer: string, make: (dir: num
     writeFileSync(join(root, 'stop'), '');
     await exited;
   }
-  return { made, swaps: Number(out) };
+  return { made, swaps: Number(out.slice('ready\n'.length)) };
 }
 
 test('a host process swapping a root-owned file in under the name being created never gets it given to the guest user', { timeout: 120_000 }, async () => {
@@ -103,6 +111,7 @@ test('a host process swapping a root-owned file in under the name being created 
 const DIR_RACER = `
 import os, sys, time
 d = sys.argv[1]
+print('ready', flush=True)
 i = 0
 while not os.path.exists(os.path.join(d, '..', 'stop')):
     p = os.path.join(d, 'v%d' % i)
