@@ -161,9 +161,9 @@ export function registerServeCommand(program: Command): void {
         .argParser(integer(1, 2 ** 20)),
     )
     .addOption(
-      new Option('--handshake-timeout <seconds>', 'close a connection that has not agreed a version this long after connecting')
-        .default(defaultLimits.handshakeTimeoutMs, String(defaultLimits.handshakeTimeoutMs / 1000))
-        .argParser(seconds),
+      new Option('--handshake-timeout <seconds>', 'close a connection that has not agreed a version this long after connecting (0: never)')
+        .default(defaultLimits.handshakeTimeoutMs, 'never')
+        .argParser((v) => (v === '0' ? 0 : seconds(v))),
     )
     .addOption(
       new Option('--frame-timeout <seconds>', 'close a connection whose partly sent message gets no further byte for this long')

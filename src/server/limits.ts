@@ -16,7 +16,7 @@ export interface Limits {
   maxXattrBytes: number;
   /** Connections served at once; the listener closes any beyond (stdio is always one). */
   maxConnections: number;
-  /** A connection that has not agreed a version this long after connecting is closed. */
+  /** A connection that has not agreed a version this long after connecting is closed (0: never). */
   handshakeTimeoutMs: number;
   /** A connection whose partly received frame gets no further byte for this long is closed. */
   frameTimeoutMs: number;
@@ -34,7 +34,8 @@ export const defaultLimits: Limits = {
   maxXattrBytesPerConnection: 8 << 20,
   maxXattrBytes: 64 << 20,
   maxConnections: 64,
-  handshakeTimeoutMs: 30_000,
+  // Off: QEMU's guestfwd connects when QEMU starts, and its guest may mount minutes later.
+  handshakeTimeoutMs: 0,
   frameTimeoutMs: 120_000,
   maxLockWaitersPerConnection: 1024,
   maxLockWaiters: 8192,
@@ -52,7 +53,7 @@ export function checkLimits(l: Limits): void {
   if (!(l.maxXattrBytesPerConnection >= 0)) throw new RangeError('maxXattrBytesPerConnection must not be negative');
   if (!(l.maxXattrBytes >= 0)) throw new RangeError('maxXattrBytes must not be negative');
   if (!(l.maxConnections >= 1)) throw new RangeError('maxConnections must be at least 1');
-  if (!(l.handshakeTimeoutMs > 0)) throw new RangeError('handshakeTimeoutMs must be positive');
+  if (!(l.handshakeTimeoutMs >= 0)) throw new RangeError('handshakeTimeoutMs must not be negative');
   if (!(l.frameTimeoutMs > 0)) throw new RangeError('frameTimeoutMs must be positive');
   if (!(l.maxLockWaitersPerConnection >= 0)) throw new RangeError('maxLockWaitersPerConnection must not be negative');
   if (!(l.maxLockWaiters >= 0)) throw new RangeError('maxLockWaiters must not be negative');

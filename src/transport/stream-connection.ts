@@ -25,7 +25,7 @@ export class StreamConnection {
   private busy = false;
   /** More reply bytes are queued than the limit: the peer is not reading them. */
   private backlogged = false;
-  private readonly handshakeTimer: NodeJS.Timeout;
+  private readonly handshakeTimer: NodeJS.Timeout | null;
   /** Runs while a frame is partly received and the connection is being read. */
   private frameTimer: NodeJS.Timeout | null = null;
   private resolveClosed!: () => void;
@@ -51,9 +51,13 @@ export class StreamConnection {
       },
       () => this.session.frameLimit,
     );
-    this.handshakeTimer = setTimeout(() => {
-      if (this.session.msize === 0) this.drop(`no version agreed within ${this.limits.handshakeTimeoutMs} ms`);
-    }, this.limits.handshakeTimeoutMs).unref();
+    const handshake = this.limits.handshakeTimeoutMs;
+    this.handshakeTimer =
+      handshake > 0
+        ? setTimeout(() => {
+            if (this.session.msize === 0) this.drop(`no version agreed within ${handshake} ms`);
+          }, handshake).unref()
+        : null;
     input.on('data', (chunk: Buffer) => {
       this.splitter.push(chunk);
       this.watchFrameProgress();
@@ -133,7 +137,7 @@ export class StreamConnection {
   end(): void {
     if (this.over) return;
     this.over = true;
-    clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.frameTimer) clearTimeout(this.frameTimer);
     this.input.destroy();
     if ((this.output as unknown) !== this.input) this.output.end();

@@ -258,6 +258,23 @@ describe('requests started whatever one read brings', () => {
 });
 
 describe('connections that never finish a frame', () => {
+  test('by default one that says nothing for an hour, as QEMU’s guestfwd connection before its guest mounts, is still served', async (t) => {
+    const fx = await startFixture();
+    try {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      const early = await RawPeer.connect(fx.port);
+      t.mock.timers.tick(3600_000);
+      t.mock.timers.reset();
+      await sleep(50);
+      assert.equal(early.closed, false);
+      early.send(message('Tversion', { tag: NOTAG, msize: 65536, version: '9P2000.L' }));
+      assert.ok(isMessage((await early.next())!, 'Rversion'));
+      early.close();
+    } finally {
+      await fx.close();
+    }
+  });
+
   test('one that agrees no version within --handshake-timeout is closed; one that did and idles is not', async () => {
     const fx = await startFixture({ limits: { handshakeTimeoutMs: 300 } });
     try {
