@@ -122,7 +122,7 @@ while not os.path.exists(os.path.join(d, '..', 'stop')):
     except OSError:
         pass
     i += 1
-    time.sleep(0.0002)
+    time.sleep(0.002)  # a directory replaces an empty one: without a pause the racer holds the name almost always
 print(i)
 `;
 
