@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { prepareFixture } from './fixture.js';
 import { measureLimit, measureServer, type Measurement, type Timing } from './measure.js';
 import { rows as allRows, type Row } from './rows.js';
-import { diodAvailable, startDiodServer, startVirtfsServer, type ServerUnderTest } from './servers.js';
+import { diodAvailable, startDiodServer, startVirtfsServer } from './servers.js';
 import { formatTable, type RowResult } from './table.js';
 
 /**
@@ -25,7 +25,7 @@ export interface BenchOptions extends Timing {
 
 export async function bench(o: BenchOptions): Promise<RowResult[]> {
   o.log(`preparing ${o.dir} …`);
-  const fixture = prepareFixture(o.dir, o.seqSize);
+  const fixture = prepareFixture(o.dir, o.seqSize, new Set(o.rows.flatMap((r) => r.needs)));
   const virtfs = await startVirtfsServer(o.dir);
   const diodMissing = !o.diod ? 'not run (--no-diod)' : (await diodAvailable()) ? undefined : 'diod is not installed (apt-get install diod)';
   const diod = diodMissing === undefined ? await startDiodServer(o.dir) : undefined;
@@ -70,6 +70,18 @@ function median(runs: readonly (Measurement | string)[]): Measurement | string {
   return { rate: mid((m) => m.rate), cpuPerUnit: mid((m) => m.cpuPerUnit), generatorCpu: mid((m) => m.generatorCpu), msize: ms[0]!.msize, fallbacks: ms[0]!.fallbacks };
 }
 
+/** "virtfs 1048576, diod 65536": what each server agreed to, which sizes its seq requests. */
+function agreedMsizes(results: readonly RowResult[]): string {
+  const seen = new Set<string>();
+  for (const r of results) {
+    for (const server of ['virtfs', 'diod'] as const) {
+      const m = r[server];
+      if (typeof m !== 'string') seen.add(`${server} ${m.msize}`);
+    }
+  }
+  return [...seen].join(', ') || 'n/a';
+}
+
 /** "1G", "64M", "4096". */
 function parseSize(s: string): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(s);
@@ -107,12 +119,11 @@ async function main(): Promise<void> {
   const started = new Date();
   const load = loadavg().map((x) => x.toFixed(2)).join(' ');
   const results = await bench(o);
-  const msizes = results.flatMap((r) => [r.virtfs, r.diod]).filter((m): m is Measurement => typeof m !== 'string');
   process.stdout.write(
     [
       `${started.toISOString()} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · load average at start ${load} · node ${process.version}`,
       `median of ${o.runs} runs of ${o.seconds} s (after ${o.warmup} s warm-up) · ${o.connections} connections · rows: ${o.rows.map((r) => `${r.name} ${r.workersPerConnection * o.connections} in flight`).join(', ')}`,
-      `agreed msize: ${[...new Set(results.flatMap((r) => (['virtfs', 'diod'] as const).map((s) => (typeof r[s] === 'string' ? '' : `${s} ${(r[s] as Measurement).msize}`))).filter(Boolean))].join(', ') || 'n/a'}${msizes.length ? '' : ''}`,
+      `agreed msize: ${agreedMsizes(results)}`,
       '',
       formatTable(results),
       '',

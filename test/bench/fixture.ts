@@ -23,32 +23,43 @@ export function treePath(i: number): [string, string, string] {
 export const TREE_SIZE = TREE_DIRS * TREE_FILES_PER_DIR;
 
 /**
- * Build the export once and reuse it (creating 20,000 files takes seconds): `tree/` (10,000 files
- * of 4 KiB in 100 directories), `wide/` (one directory of 10,000 empty files), `big` (seqSize
- * bytes of data, not a hole, so reads touch real pages), `seqw` (the file seq-write overwrites)
- * and `scratch/` (emptied each time, where creating rows work).
+ * The parts of the export: `tree/` (10,000 files of 4 KiB in 100 directories), `wide/` (one
+ * directory of 10,000 empty files), `big` (seqSize bytes of data, not a hole, so reads touch real
+ * pages) and `seqw` (the file seq-write overwrites). `scratch/`, where creating rows work, is
+ * always there and emptied each time.
  */
-export function prepareFixture(dir: string, seqSize: number): Fixture {
+export type FixturePart = 'tree' | 'wide' | 'big' | 'seqw';
+
+/** Build the parts the rows need, reusing what an earlier run left (20,000 files take seconds). */
+export function prepareFixture(dir: string, seqSize: number, parts: ReadonlySet<FixturePart>): Fixture {
   mkdirSync(dir, { recursive: true });
+  if (parts.has('tree')) prepareTree(dir);
+  if (parts.has('wide')) prepareWide(join(dir, 'wide'));
+  const big = join(dir, 'big');
+  if (parts.has('big') && (!existsSync(big) || statSync(big).size !== seqSize)) writeData(big, seqSize);
+  if (parts.has('seqw')) {
+    const seqw = openSync(join(dir, 'seqw'), 'w');
+    ftruncateSync(seqw, 0);
+    closeSync(seqw);
+  }
+  rmSync(join(dir, 'scratch'), { recursive: true, force: true });
+  mkdirSync(join(dir, 'scratch'));
+  return { dir, seqSize };
+}
+
+function prepareTree(dir: string): void {
   const content = Buffer.alloc(SMALL_FILE, 'x');
   for (let i = 0; i < TREE_SIZE; i++) {
     const p = join(dir, ...treePath(i));
     if (i % TREE_FILES_PER_DIR === 0) mkdirSync(join(p, '..'), { recursive: true });
     if (!existsSync(p)) writeFileSync(p, content);
   }
-  const wide = join(dir, 'wide');
+}
+
+function prepareWide(wide: string): void {
   mkdirSync(wide, { recursive: true });
-  if (readdirSync(wide).length !== WIDE_ENTRIES) {
-    for (let i = 0; i < WIDE_ENTRIES; i++) writeFileSync(join(wide, `entry-with-a-typical-name-${String(i).padStart(5, '0')}.c`), '');
-  }
-  const big = join(dir, 'big');
-  if (!existsSync(big) || statSync(big).size !== seqSize) writeData(big, seqSize);
-  const seqw = openSync(join(dir, 'seqw'), 'w');
-  ftruncateSync(seqw, 0);
-  closeSync(seqw);
-  rmSync(join(dir, 'scratch'), { recursive: true, force: true });
-  mkdirSync(join(dir, 'scratch'));
-  return { dir, seqSize };
+  if (readdirSync(wide).length === WIDE_ENTRIES) return;
+  for (let i = 0; i < WIDE_ENTRIES; i++) writeFileSync(join(wide, `entry-with-a-typical-name-${String(i).padStart(5, '0')}.c`), '');
 }
 
 function writeData(path: string, size: number): void {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AT_REMOVEDIR, GetattrMask, IOHDRSZ, LinuxOpenFlag as O } from '../../src/protocol/constants.js';
 import { parseDirents } from '../../src/protocol/dirent.js';
 import { Errno, P9Error } from '../../src/protocol/errno.js';
-import { SMALL_FILE, TREE_SIZE, treePath, type Fixture } from './fixture.js';
+import { SMALL_FILE, TREE_SIZE, treePath, type Fixture, type FixturePart } from './fixture.js';
 import type { PipelinedConnection } from './pipelined-connection.js';
 
 /** What one measurement's workers share: the cursor of the sequential rows. */
@@ -38,6 +38,8 @@ export interface Row {
   unit: 'op' | 'entry' | 'MiB';
   /** Workers per connection (the generator opens several connections). */
   workersPerConnection: number;
+  /** What the row works on, beyond `scratch/`. */
+  needs: readonly FixturePart[];
   start(ctx: WorkerContext): Promise<Worker>;
   limit(fixture: Fixture, shared: Shared, id: string): LimitLoop;
 }
@@ -123,6 +125,7 @@ export const rows: readonly Row[] = [
     name: 'stat',
     unit: 'op',
     workersPerConnection: 8,
+    needs: ['tree'],
     async start({ conn }) {
       return {
         async step() {
@@ -140,6 +143,7 @@ export const rows: readonly Row[] = [
     name: 'open-read-4k',
     unit: 'op',
     workersPerConnection: 8,
+    needs: ['tree'],
     async start({ conn }) {
       return {
         async step() {
@@ -169,6 +173,7 @@ export const rows: readonly Row[] = [
     name: 'create-write-unlink',
     unit: 'op',
     workersPerConnection: 8,
+    needs: [],
     start: holding(
       ({ conn }) => walkTo(conn, ['scratch']),
       async ({ conn, id }, dfid) => {
@@ -200,6 +205,7 @@ export const rows: readonly Row[] = [
     name: 'readdir',
     unit: 'entry',
     workersPerConnection: 2,
+    needs: ['wide'],
     async start({ conn }) {
       return {
         // Open, list to the end, clunk: as `ls` does. Counts entries other than . and ..
@@ -238,6 +244,7 @@ export const rows: readonly Row[] = [
     name: 'seq-read',
     unit: 'MiB',
     workersPerConnection: 2,
+    needs: ['big'],
     start: holding(
       ({ conn }) => openAt(conn, ['big'], O.RDONLY),
       async ({ conn, shared, fixture }, fid) => {
@@ -260,6 +267,7 @@ export const rows: readonly Row[] = [
     name: 'seq-write',
     unit: 'MiB',
     workersPerConnection: 2,
+    needs: ['seqw'],
     start: holding(
       ({ conn }) => openAt(conn, ['seqw'], O.WRONLY),
       async ({ conn, shared, fixture }, fid) => {
@@ -281,6 +289,7 @@ export const rows: readonly Row[] = [
     name: 'rand-read-4k',
     unit: 'op',
     workersPerConnection: 8,
+    needs: ['big'],
     start: holding(
       ({ conn }) => openAt(conn, ['big'], O.RDONLY),
       async ({ conn, fixture }, fid) => {
@@ -298,6 +307,7 @@ export const rows: readonly Row[] = [
     name: 'mkdir-rmdir',
     unit: 'op',
     workersPerConnection: 8,
+    needs: [],
     start: holding(
       ({ conn }) => walkTo(conn, ['scratch']),
       async ({ conn, id }, dfid) => {
@@ -316,6 +326,7 @@ export const rows: readonly Row[] = [
     name: 'rename',
     unit: 'op',
     workersPerConnection: 8,
+    needs: [],
     // Each worker moves its own file back and forth between two names in one directory.
     async start({ conn, id }) {
       const dfid = await walkTo(conn, ['scratch']);
