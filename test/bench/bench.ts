@@ -2,7 +2,7 @@ import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { prepareFixture } from './fixture.js';
-import { measureLimit, measureServer, type Measurement, type Timing } from './measure.js';
+import { measureLimit, measureServer, type Measurement, type Load } from './measure.js';
 import { rows as allRows, type Row } from './rows.js';
 import { diodAvailable, startDiodServer, startVirtfsServer } from './servers.js';
 import { formatTable, type RowResult } from './table.js';
@@ -13,7 +13,7 @@ import { formatTable, type RowResult } from './table.js';
  * and with the same work done by direct system calls. See docs/performance.md.
  */
 
-export interface BenchOptions extends Timing {
+export interface BenchOptions extends Load {
   runs: number;
   rows: readonly Row[];
   dir: string;
@@ -96,6 +96,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       connections: { type: 'string', default: '4' },
+      msize: { type: 'string', default: '1M' },
       rows: { type: 'string', default: allRows.map((r) => r.name).join(',') },
       'seq-size': { type: 'string', default: '1G' },
       dir: { type: 'string', default: '/var/tmp/virtfs-bench' },
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
     seconds: Number(values.seconds),
     warmup: Number(values.warmup),
     connections: Number(values.connections),
+    msize: parseSize(values.msize),
     rows: allRows.filter((r) => wanted.includes(r.name)),
     dir: values.dir,
     seqSize: parseSize(values['seq-size']),
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
     [
       `${started.toISOString()} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · load average at start ${load} · node ${process.version}`,
       `median of ${o.runs} runs of ${o.seconds} s (after ${o.warmup} s warm-up) · ${o.connections} connections · rows: ${o.rows.map((r) => `${r.name} ${r.workersPerConnection * o.connections} in flight`).join(', ')}`,
-      `agreed msize: ${agreedMsizes(results)}`,
+      `msize asked ${o.msize}, agreed: ${agreedMsizes(results)}`,
       '',
       formatTable(results),
       '',

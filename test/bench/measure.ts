@@ -18,11 +18,14 @@ export interface Measurement {
   fallbacks: string[];
 }
 
-export interface Timing {
+/** How hard and how long each measurement drives a server. */
+export interface Load {
   /** Seconds of load before the window opens, so connections and caches are warm. */
   warmup: number;
   seconds: number;
   connections: number;
+  /** msize asked for in Tversion; the server may agree to less (diod 1.0.24 agrees to 64 KiB). */
+  msize: number;
 }
 
 /**
@@ -30,8 +33,8 @@ export interface Timing {
  * the window. The server's CPU is read from /proc at both ends of the same window, so it holds
  * even when the generator, not the server, is the bottleneck.
  */
-export async function measureServer(row: Row, server: ServerUnderTest, fixture: Fixture, t: Timing): Promise<Measurement> {
-  const conns = await Promise.all(Array.from({ length: t.connections }, () => PipelinedConnection.open(server.port, 1 << 20, server.aname)));
+export async function measureServer(row: Row, server: ServerUnderTest, fixture: Fixture, t: Load): Promise<Measurement> {
+  const conns = await Promise.all(Array.from({ length: t.connections }, () => PipelinedConnection.open(server.port, t.msize, server.aname)));
   const shared: Shared = { cursor: 0 };
   try {
     const workers: Worker[] = [];
@@ -74,7 +77,7 @@ export async function measureServer(row: Row, server: ServerUnderTest, fixture: 
  * The same work by direct synchronous system calls in this process, one at a time: no protocol,
  * no thread pool, one core. Its CPU per unit is this process's own.
  */
-export function measureLimit(row: Row, fixture: Fixture, t: Timing): Measurement {
+export function measureLimit(row: Row, fixture: Fixture, t: Load): Measurement {
   const loop = row.limit(fixture, { cursor: 0 }, 'limit');
   try {
     runFor(loop.step, t.warmup);

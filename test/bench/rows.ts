@@ -2,9 +2,9 @@ import { closeSync, mkdirSync, openSync, opendirSync, readSync, renameSync, rmdi
 import { join } from 'node:path';
 import { AT_REMOVEDIR, GetattrMask, IOHDRSZ, LinuxOpenFlag as O } from '../../src/protocol/constants.js';
 import { parseDirents } from '../../src/protocol/dirent.js';
-import { Errno, P9Error } from '../../src/protocol/errno.js';
 import { SMALL_FILE, TREE_SIZE, treePath, type Fixture, type FixturePart } from './fixture.js';
 import type { PipelinedConnection } from './pipelined-connection.js';
+import { clunk, openAt, renameAt, unlinkAt, walkTo } from './request-chains.js';
 
 /** What one measurement's workers share: the cursor of the sequential rows. */
 export interface Shared {
@@ -46,7 +46,6 @@ export interface Row {
 
 const MiB = 1 << 20;
 const randomTreeFile = () => treePath(Math.floor(Math.random() * TREE_SIZE));
-const names = (path: readonly string[]) => path.map((s) => Buffer.from(s));
 const fourK = Buffer.alloc(SMALL_FILE, 'w');
 const oneMiB = Buffer.alloc(MiB, 0x77);
 
@@ -54,56 +53,6 @@ const oneMiB = Buffer.alloc(MiB, 0x77);
 export function seqRequestSize(msize: number): number {
   return Math.min(MiB, msize - IOHDRSZ);
 }
-
-async function walkTo(c: PipelinedConnection, path: readonly string[]): Promise<number> {
-  const fid = c.newFid();
-  await c.rpc('Twalk', { fid: c.root, newfid: fid, wnames: names(path) });
-  return fid;
-}
-
-async function openAt(c: PipelinedConnection, path: readonly string[], flags: number): Promise<number> {
-  const fid = await walkTo(c, path);
-  await c.rpc('Tlopen', { fid, flags });
-  return fid;
-}
-
-/**
- * Tunlinkat as the Linux client sends it, and what it falls back to on a server that answers
- * EOPNOTSUPP (diod 1.0.24): Tremove on a fid of the entry, cloned for the purpose.
- */
-async function unlinkAt(c: PipelinedConnection, dfid: number, name: Buffer, flags: number): Promise<void> {
-  if (!c.unsupported.has('Tunlinkat')) {
-    try {
-      await c.rpc('Tunlinkat', { dfid, name, flags });
-      return;
-    } catch (err) {
-      if (!(err instanceof P9Error && err.errno === Errno.EOPNOTSUPP)) throw err;
-      c.unsupported.add('Tunlinkat');
-    }
-  }
-  const fid = c.newFid();
-  await c.rpc('Twalk', { fid: dfid, newfid: fid, wnames: [name] });
-  await c.rpc('Tremove', { fid });
-}
-
-/**
- * Trenameat, or on EOPNOTSUPP the Linux client's fallback: Trename of the fid it holds for the
- * entry (`fid`, which the worker keeps for the purpose, as the client's dentry does).
- */
-async function renameAt(c: PipelinedConnection, dfid: number, oldName: Buffer, newName: Buffer, fid: number): Promise<void> {
-  if (!c.unsupported.has('Trenameat')) {
-    try {
-      await c.rpc('Trenameat', { oldDirFid: dfid, oldName, newDirFid: dfid, newName });
-      return;
-    } catch (err) {
-      if (!(err instanceof P9Error && err.errno === Errno.EOPNOTSUPP)) throw err;
-      c.unsupported.add('Trenameat');
-    }
-  }
-  await c.rpc('Trename', { fid, dfid, name: newName });
-}
-
-const clunk = async (c: PipelinedConnection, fid: number) => void (await c.rpc('Tclunk', { fid }));
 
 /** A row whose workers hold one fid for the whole measurement. */
 function holding(fidOf: (ctx: WorkerContext) => Promise<number>, step: (ctx: WorkerContext, fid: number) => Promise<number>) {

@@ -13,7 +13,7 @@ test('a one-second bench row against virtfs does work and prints its table row',
   const dir = mkdtempSync(join(tmpdir(), 'virtfs-bench-'));
   try {
     const results = await bench({
-      runs: 1, seconds: 1, warmup: 0.2, connections: 2, rows: rows.filter((r) => r.name === 'create-write-unlink'),
+      runs: 1, seconds: 1, warmup: 0.2, connections: 2, msize: 1 << 20, rows: rows.filter((r) => r.name === 'create-write-unlink'),
       dir, seqSize: 1 << 20, diod: false, log: () => {},
     });
     const [r] = results;
