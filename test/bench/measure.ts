@@ -36,13 +36,13 @@ export interface Load {
 export async function measureServer(row: Row, server: ServerUnderTest, fixture: Fixture, t: Load): Promise<Measurement> {
   const conns = await Promise.all(Array.from({ length: t.connections }, () => PipelinedConnection.open(server.port, t.msize, server.aname)));
   const shared: Shared = { cursor: 0 };
+  let running = true;
   try {
     const workers: Worker[] = [];
     for (const [ci, conn] of conns.entries()) {
       for (let wi = 0; wi < row.workersPerConnection; wi++) workers.push(await row.start({ fixture, conn, id: `${server.name}-${ci}-${wi}`, shared }));
     }
     let done = 0;
-    let running = true;
     const loops = workers.map(async (w) => {
       while (running) {
         // Not `done += await …`: that would read `done` before the await and lose other workers' counts.
@@ -69,6 +69,7 @@ export async function measureServer(row: Row, server: ServerUnderTest, fixture: 
       fallbacks: [...new Set(conns.flatMap((c) => [...c.unsupported]))],
     };
   } finally {
+    running = false;
     for (const c of conns) c.close();
   }
 }
