@@ -126,6 +126,7 @@ async function main(): Promise<void> {
       `${started.toISOString()} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · load average at start ${load} · node ${process.version}`,
       `median of ${o.runs} runs of ${o.seconds} s (after ${o.warmup} s warm-up) · ${o.connections} connections · rows: ${o.rows.map((r) => `${r.name} ${r.workersPerConnection * o.connections} in flight`).join(', ')}`,
       `msize asked ${o.msize}, agreed: ${agreedMsizes(results)}`,
+      `load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
       '',
       formatTable(results),
       '',
