@@ -1,0 +1,137 @@
+import { cpus, loadavg } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { prepareFixture } from './fixture.js';
+import { measureLimit, measureServer, type Measurement, type Load } from './measure.js';
+import { rows as allRows, type Row } from './rows.js';
+import { diodAvailable, startDiodServer, startVirtfsServer } from './servers.js';
+import { formatTable, type RowResult } from './table.js';
+
+/**
+ * `npm run bench`: virtfs and diod serve the same prepared directory on loopback, the same
+ * pipelined 9P2000.L generator drives each in turn, and one table compares them with each other
+ * and with the same work done by direct system calls. See docs/performance.md.
+ */
+
+export interface BenchOptions extends Load {
+  runs: number;
+  rows: readonly Row[];
+  dir: string;
+  seqSize: number;
+  /** Leave diod out (the smoke test; machines without it). */
+  diod: boolean;
+  log: (line: string) => void;
+}
+
+export async function bench(o: BenchOptions): Promise<RowResult[]> {
+  o.log(`preparing ${o.dir} …`);
+  const fixture = prepareFixture(o.dir, o.seqSize, new Set(o.rows.flatMap((r) => r.needs)));
+  const virtfs = await startVirtfsServer(o.dir);
+  const diodMissing = !o.diod ? 'not run (--no-diod)' : (await diodAvailable()) ? undefined : 'diod is not installed (apt-get install diod)';
+  const diod = diodMissing === undefined ? await startDiodServer(o.dir) : undefined;
+  const results: RowResult[] = [];
+  try {
+    for (const row of o.rows) {
+      const runs = { virtfs: [] as (Measurement | string)[], diod: [] as (Measurement | string)[], limit: [] as (Measurement | string)[] };
+      for (let i = 0; i < o.runs; i++) {
+        // Interleaved, so a drift in the machine's load touches every column alike.
+        runs.virtfs.push(await attempt(() => measureServer(row, virtfs, fixture, o)));
+        runs.diod.push(diod ? await attempt(() => measureServer(row, diod, fixture, o)) : diodMissing!);
+        runs.limit.push(await attempt(async () => measureLimit(row, fixture, o)));
+        o.log(`${row.name}: run ${i + 1}/${o.runs} done`);
+      }
+      results.push({ row, virtfs: median(runs.virtfs), diod: median(runs.diod), limit: median(runs.limit) });
+    }
+  } finally {
+    await virtfs.stop();
+    await diod?.stop();
+  }
+  return results;
+}
+
+async function attempt(measure: () => Promise<Measurement>): Promise<Measurement | string> {
+  try {
+    return await measure();
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+/** Each field's median over the runs; the first failure, if any run failed. */
+function median(runs: readonly (Measurement | string)[]): Measurement | string {
+  const failed = runs.find((r): r is string => typeof r === 'string');
+  if (failed !== undefined) return failed;
+  const ms = runs as readonly Measurement[];
+  const mid = (f: (m: Measurement) => number) => {
+    const xs = ms.map(f).sort((a, b) => a - b);
+    const n = xs.length;
+    return n % 2 ? xs[(n - 1) / 2]! : (xs[n / 2 - 1]! + xs[n / 2]!) / 2;
+  };
+  return { rate: mid((m) => m.rate), cpuPerUnit: mid((m) => m.cpuPerUnit), generatorCpu: mid((m) => m.generatorCpu), msize: ms[0]!.msize, fallbacks: ms[0]!.fallbacks };
+}
+
+/** "virtfs 1048576, diod 65536": what each server agreed to, which sizes its seq requests. */
+function agreedMsizes(results: readonly RowResult[]): string {
+  const seen = new Set<string>();
+  for (const r of results) {
+    for (const server of ['virtfs', 'diod'] as const) {
+      const m = r[server];
+      if (typeof m !== 'string') seen.add(`${server} ${m.msize}`);
+    }
+  }
+  return [...seen].join(', ') || 'n/a';
+}
+
+/** "1G", "64M", "4096". */
+function parseSize(s: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(s);
+  if (!m) throw new Error(`not a size: ${s}`);
+  return Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '1' },
+      connections: { type: 'string', default: '4' },
+      msize: { type: 'string', default: '1M' },
+      rows: { type: 'string', default: allRows.map((r) => r.name).join(',') },
+      'seq-size': { type: 'string', default: '1G' },
+      dir: { type: 'string', default: '/var/tmp/virtfs-bench' },
+      'no-diod': { type: 'boolean', default: false },
+    },
+  });
+  const wanted = values.rows.split(',');
+  const unknown = wanted.filter((n) => !allRows.some((r) => r.name === n));
+  if (unknown.length) throw new Error(`unknown rows: ${unknown.join(', ')} (rows: ${allRows.map((r) => r.name).join(', ')})`);
+  const o: BenchOptions = {
+    runs: Number(values.runs),
+    seconds: Number(values.seconds),
+    warmup: Number(values.warmup),
+    connections: Number(values.connections),
+    msize: parseSize(values.msize),
+    rows: allRows.filter((r) => wanted.includes(r.name)),
+    dir: values.dir,
+    seqSize: parseSize(values['seq-size']),
+    diod: !values['no-diod'],
+    log: (l) => process.stderr.write(`bench: ${l}\n`),
+  };
+  const started = new Date();
+  const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const results = await bench(o);
+  process.stdout.write(
+    [
+      `${started.toISOString()} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · load average at start ${load} · node ${process.version}`,
+      `median of ${o.runs} runs of ${o.seconds} s (after ${o.warmup} s warm-up) · ${o.connections} connections · rows: ${o.rows.map((r) => `${r.name} ${r.workersPerConnection * o.connections} in flight`).join(', ')}`,
+      `msize asked ${o.msize}, agreed: ${agreedMsizes(results)}`,
+      `load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+      '',
+      formatTable(results),
+      '',
+    ].join('\n'),
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,0 +1,83 @@
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { startVirtfs } from '../kernel/virtfs-process.js';
+
+/** A 9P server process serving the bench directory on loopback. */
+export interface ServerUnderTest {
+  name: 'virtfs' | 'diod';
+  port: number;
+  /** The process doing the serving, whose /proc/PID/stat CPU times are charged to it. */
+  pid: number;
+  /** What Tattach must name: diod serves only the exports it was given, by path. */
+  aname: string;
+  stop(): Promise<void>;
+}
+
+/** `virtfs serve` exactly as a user starts it (defaults, msize 1 MiB). */
+export async function startVirtfsServer(dir: string): Promise<ServerUnderTest> {
+  const p = await startVirtfs(dir);
+  return { name: 'virtfs', port: p.port, pid: p.pid, aname: dir, stop: async () => void (await p.stop()) };
+}
+
+/**
+ * diod in the foreground, no munge authentication (-n), exporting `dir` alone. -N skips its
+ * passwd/group lookups, so attaching as uid 0 needs no user database entry; as root, diod then
+ * switches to the attaching user's ids per request as it always does. Its default worker pool
+ * (16 threads) is kept.
+ */
+export async function startDiodServer(dir: string): Promise<ServerUnderTest> {
+  const port = await freePort();
+  const p = spawn('diod', ['-f', '-n', '-N', '-L', 'stderr', '-l', `127.0.0.1:${port}`, '-e', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  p.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<void>((r) => p.on('exit', () => r()));
+  const failed = new Promise<never>((_, reject) => p.on('error', reject));
+  await Promise.race([waitForListener(port), failed, exited.then(() => Promise.reject(new Error(`diod exited: ${err}`)))]);
+  return {
+    name: 'diod',
+    port,
+    pid: p.pid!,
+    aname: dir,
+    stop: async () => {
+      p.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Whether diod is installed (`apt-get install diod` on Debian). */
+export function diodAvailable(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const p = spawn('diod', ['--help'], { stdio: 'ignore' });
+    p.on('error', () => resolve(false));
+    p.on('exit', () => resolve(true));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** diod prints nothing when ready: poll until the port accepts a connection. */
+async function waitForListener(port: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`diod did not listen on ${port} within 10 s`);
+}

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { bench } from '../bench/bench.js';
+import { rows } from '../bench/rows.js';
+import { formatTable } from '../bench/table.js';
+
+// The benchmark (test/bench/bench.ts) kept from rotting: one row for a second, against virtfs
+// alone (CI has no diod), asserting that work was done and the table prints, never a speed.
+test('a one-second bench row against virtfs does work and prints its table row', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'virtfs-bench-'));
+  try {
+    const results = await bench({
+      runs: 1, seconds: 1, warmup: 0.2, connections: 2, msize: 1 << 20, rows: rows.filter((r) => r.name === 'create-write-unlink'),
+      dir, seqSize: 1 << 20, diod: false, log: () => {},
+    });
+    const [r] = results;
+    assert.ok(r && typeof r.virtfs !== 'string', `virtfs failed: ${String(r?.virtfs)}`);
+    assert.ok(r.virtfs.rate > 0 && r.virtfs.cpuPerUnit > 0);
+    assert.ok(typeof r.limit !== 'string' && r.limit.rate > 0);
+    assert.equal(r.diod, 'not run (--no-diod)');
+    assert.match(formatTable(results), /\| create-write-unlink +\| op +\| +\d+ \| +n\/a \|/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
