@@ -1,4 +1,4 @@
-import { MODULES_LIST } from './module-list.js';
+import { GUEST_MODULES } from '../../src/guest/guest-kernel.js';
 
 /**
  * The guest's /init. It mounts virtfs from 10.0.2.100:564 (forwarded by qemu to the server on the
@@ -17,7 +17,7 @@ MOUNT_CMD=""
 WATCHDOG=600
 [ -f /config ] && . /config
 (sleep "$WATCHDOG"; echo "GUEST WATCHDOG"; poweroff -f) &
-for m in ${MODULES_LIST}; do
+for m in ${GUEST_MODULES.join(' ')}; do
   insmod /lib/modules/$m.ko || echo "GUEST INSMOD FAILED $m"
 done
 ip link set lo up

@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GUEST_INIT } from './guest-init.js';
-import { MODULES } from './module-list.js';
+import { GUEST_MODULES as MODULES, guestKernel } from '../../src/guest/guest-kernel.js';
+import { cacheDir } from '../../src/guest/host-tools.js';
 
 // Everything a guest needs is fetched or built once into a cache outside the repository
 // (VIRTFS_CACHE, default ~/.cache/virtfs), never committed.
@@ -25,9 +26,7 @@ export interface GuestAssets {
   kernelPackage: string;
 }
 
-export function cacheDir(): string {
-  return process.env.VIRTFS_CACHE ?? join(homedir(), '.cache', 'virtfs');
-}
+export { cacheDir };
 
 /** Run a host tool, turning "not installed" into the Debian package that provides it. */
 export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
@@ -56,55 +55,6 @@ function hint(cmd: string): string {
   return pkgs[cmd] ?? 'install it';
 }
 
-/** The kernel package `linux-image-amd64` depends on, e.g. linux-image-6.1.0-56-amd64. */
-function kernelPackage(): string {
-  const out = run('apt-cache', ['depends', 'linux-image-amd64']);
-  const m = /Depends:\s*(linux-image-\S+)/.exec(out);
-  if (!m) throw new Error('apt-cache knows no linux-image-amd64: run apt-get update first');
-  return m[1]!;
-}
-
-/** Download and unpack the kernel and the modules we load; cached by package name. */
-function ensureKernel(): { dir: string; pkg: string } {
-  const pkg = kernelPackage();
-  const dir = join(cacheDir(), 'kernel', pkg);
-  if (existsSync(join(dir, 'vmlinuz'))) return { dir, pkg };
-  const work = mkdtempSync(join(tmpdir(), 'virtfs-kernel-'));
-  try {
-    chmodSync(work, 0o777); // apt-get download drops privileges to _apt when it can
-    run('apt-get', ['download', '-q', pkg], { cwd: work });
-    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
-    const x = join(work, 'x');
-    run('dpkg-deb', ['-x', join(work, deb), x]);
-    const staging = join(work, 'out');
-    mkdirSync(join(staging, 'modules'), { recursive: true });
-    const vmlinuz = readdirSync(join(x, 'boot')).find((f) => f.startsWith('vmlinuz-'));
-    if (!vmlinuz) throw new Error(`${pkg} has no boot/vmlinuz-*`);
-    copyFileSync(join(x, 'boot', vmlinuz), join(staging, 'vmlinuz'));
-    const found = new Map<string, string>();
-    const walk = (d: string) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = join(d, e.name);
-        if (e.isDirectory()) walk(p);
-        else if (e.name.endsWith('.ko')) found.set(e.name.slice(0, -3), p);
-      }
-    };
-    walk(join(x, 'lib', 'modules'));
-    for (const m of MODULES) {
-      const src = found.get(m);
-      if (!src) throw new Error(`${pkg} has no module ${m}.ko`);
-      copyFileSync(src, join(staging, 'modules', `${m}.ko`));
-    }
-    mkdirSync(dirname(dir), { recursive: true });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(staging, dir);
-    return { dir, pkg };
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
 /** Pack a directory tree as a gzipped newc cpio archive. */
 export function packCpio(root: string, out: string): void {
   const list = run('find', ['.', '-mindepth', '1'], { cwd: root });
@@ -112,7 +62,7 @@ export function packCpio(root: string, out: string): void {
 }
 
 /** busybox, the modules, the xattr tools and /init: built once per kernel and init script. */
-function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
+function ensureBaseInitramfs(modulesDir: string, pkg: string): string {
   const hash = createHash('sha256').update(GUEST_INIT).update(MODULES.join(',')).update(GUEST_PROGRAMS.join(',')).update(pkg);
   for (const t of GUEST_TOOLS) hash.update(toolSource(t));
   const key = hash.digest('hex').slice(0, 16);
@@ -128,7 +78,7 @@ function ensureBaseInitramfs(kernelDir: string, pkg: string): string {
     for (const applet of run(busybox, ['--list']).split('\n').filter(Boolean)) {
       if (!existsSync(join(root, 'bin', applet))) symlinkSync('busybox', join(root, 'bin', applet));
     }
-    for (const m of MODULES) copyFileSync(join(kernelDir, 'modules', `${m}.ko`), join(root, 'lib', 'modules', `${m}.ko`));
+    for (const m of MODULES) copyFileSync(join(modulesDir, `${m}.ko`), join(root, 'lib', 'modules', `${m}.ko`));
     for (const prog of GUEST_PROGRAMS) {
       if (!existsSync(prog)) throw new Error(`${prog} is missing (apt-get install attr acl)`);
       copyWithLibraries(prog, root);
@@ -162,6 +112,6 @@ function copyWithLibraries(prog: string, root: string): void {
 /** Everything a guest boots from, fetching and building what the cache lacks. */
 export function guestAssets(): GuestAssets {
   mkdirSync(cacheDir(), { recursive: true });
-  const { dir, pkg } = ensureKernel();
-  return { kernel: join(dir, 'vmlinuz'), initramfs: ensureBaseInitramfs(dir, pkg), kernelPackage: pkg };
+  const k = guestKernel();
+  return { kernel: k.vmlinuz, initramfs: ensureBaseInitramfs(k.modules, k.pkg), kernelPackage: k.pkg };
 }
