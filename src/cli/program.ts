@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerBootCommand } from './boot-command.js';
 import { registerClientCommands } from './client-commands.js';
+import { registerInstallDebianCommand } from './install-debian-command.js';
 import { registerServeCommand } from './serve-command.js';
 import { version } from './version.js';
 
@@ -17,6 +18,7 @@ const program = new Command()
 registerServeCommand(program);
 registerClientCommands(program);
 registerBootCommand(program);
+registerInstallDebianCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error & { code?: string }) => {
   process.stderr.write(`virtfs: ${err.message}\n`);

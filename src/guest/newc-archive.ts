@@ -14,6 +14,7 @@ export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
 
 const hex8 = (n: number) => n.toString(16).padStart(8, '0');
 const pad4 = (n: number) => (4 - (n % 4)) % 4;

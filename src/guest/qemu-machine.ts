@@ -41,7 +41,8 @@ export function qemuArgs(o: MachineOptions): string[] {
     '-serial', onTerminal ? 'mon:stdio' : 'stdio',
     '-serial', `file:${o.statusFile}`,
     '-kernel', o.kernel, '-initrd', o.initrd,
-    '-append', `console=ttyS0 panic=-1 quiet${o.append ? ` ${o.append}` : ''}`,
+    // net.ifnames=0: udev would try to rename eth0, which carries the root filesystem, while it is up.
+    '-append', `console=ttyS0 panic=-1 quiet net.ifnames=0${o.append ? ` ${o.append}` : ''}`,
     // restrict=on: the guest reaches nothing on the host or beyond but the forwarded address.
     '-netdev', `user,id=net0,restrict=on,guestfwd=tcp:10.0.2.100:564-unix:${o.socket}`,
     '-device', 'virtio-net-pci,netdev=net0',

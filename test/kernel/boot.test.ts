@@ -1,43 +1,13 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { unpackedPackage } from '../../src/guest/debian-package.js';
 import { hostXattr, u32 } from '../integration/host-xattr.js';
+import { NOBODY, virtfsAsNobody } from './as-nobody.js';
 
 // `virtfs boot` as an ordinary host user (nobody): the guest's root filesystem is a directory that
 // user owns, served mapped-xattr from the same process, under software emulation.
-
-const NOBODY = 65534;
-const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const cache = `/var/tmp/virtfs-test-cache-${NOBODY}`;
-
-interface Run {
-  status: number | null;
-  output: string;
-}
-
-function virtfsAsNobody(args: string[], timeoutMs = 5 * 60_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [main, ...args], {
-      uid: NOBODY,
-      gid: NOBODY,
-      cwd: '/',
-      env: { PATH: process.env.PATH, VIRTFS_CACHE: cache, HOME: '/nonexistent' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    p.stdout.on('data', (c: Buffer) => (output += c.toString('latin1')));
-    p.stderr.on('data', (c: Buffer) => (output += c.toString('latin1')));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, output });
-    });
-  });
-}
 
 /** A root filesystem of busybox alone, owned by nobody as a user's own directory would be. */
 function busyboxRoot(parent: string, init: string): string {
@@ -60,8 +30,6 @@ function chownTree(p: string): void {
 describe('virtfs boot: a guest whose root is a user\'s directory', { timeout: 15 * 60_000 }, () => {
   let parent: string;
   before(() => {
-    mkdirSync(cache, { recursive: true });
-    chownSync(cache, NOBODY, NOBODY);
     parent = mkdtempSync('/var/tmp/virtfs-boot-');
     chmodSync(parent, 0o755);
   });
