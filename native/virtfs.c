@@ -33,6 +33,7 @@
 #include <sys/fsuid.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -74,6 +75,8 @@ struct job {
   char *meta_dir, *meta_root;           /* ...or the text files DIR/<meta_dir>/NAME, ROOT/<meta_root> */
   int meta_at;                          /* fstat: the directory holding the metadata (-1: none) */
   bool as_cred;                         /* create as cuid/cgid (per-thread fsuid/fsgid) */
+  bool requeue;                         /* run on the JS thread, it found it must go to the pool */
+  uint64_t lookup_dev;                  /* a lookup on the JS thread stays on this filesystem (dev + 1) */
   bool confined;                        /* ...and without any capability, as an ordinary process */
   uint32_t cuid, cgid;
 };
@@ -108,6 +111,36 @@ static napi_value napi_failure(napi_env env) {
     napi_create_error(env, NULL, msg, &e);
   return e;
 }
+
+/* ---------- descriptors on local filesystems ---------- */
+
+/* A thread-pool hop costs 10-20 us, a metadata system call on a local filesystem about 1 us. So
+ * calls on descriptors marked local (markLocal: which filesystems count is the server's policy)
+ * run on the JS thread and settle at once; see runs_inline for which. A descriptor the addon opens
+ * from a local one is local too if it is on the same filesystem (dev). Marks live on the JS
+ * thread only: fd -> dev + 1, 0 for not local. */
+static _Thread_local uint64_t *local_dev;
+static _Thread_local size_t local_cap;
+
+static uint64_t local_of(int fd) { return fd >= 0 && (size_t)fd < local_cap ? local_dev[fd] : 0; }
+
+static void set_local(int fd, uint64_t dev1) {
+  if (fd < 0) return;
+  if ((size_t)fd >= local_cap) {
+    if (!dev1) return;
+    size_t cap = local_cap ? local_cap : 1024;
+    while (cap <= (size_t)fd) cap *= 2;
+    uint64_t *grown = realloc(local_dev, cap * sizeof *grown);
+    if (!grown) return; /* left unmarked: its calls hop, as on any filesystem */
+    memset(grown + local_cap, 0, (cap - local_cap) * sizeof *grown);
+    local_dev = grown;
+    local_cap = cap;
+  }
+  local_dev[fd] = dev1;
+}
+
+static bool runs_inline(job *j);
+static void mark_delivered(job *j);
 
 /* ---------- the generic async job ---------- */
 
@@ -209,6 +242,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   } else if (j->done) {
     v = j->done(env, j);
     if (v) {
+      mark_delivered(j);
       j->nfds = 0; /* delivered: the caller owns the fds now */
       napi_resolve_deferred(env, j->deferred, v);
       goto out;
@@ -235,6 +269,17 @@ static napi_value job_start(napi_env env, job *j) {
     napi_reject_deferred(env, j->deferred, e ? e : napi_failure(env));
     job_free(env, j);
     return promise;
+  }
+  if (runs_inline(j)) {
+    job_execute(env, j);
+    if (!j->requeue) {
+      job_complete(env, napi_ok, j);
+      return promise;
+    }
+    j->requeue = false;
+    j->err = 0;
+    j->ret = 0;
+    j->lookup_dev = 0;
   }
   if (napi_create_string_utf8(env, j->op, NAPI_AUTO_LENGTH, &res) != napi_ok ||
       napi_create_async_work(env, NULL, res, job_execute, job_complete, j, &j->work) != napi_ok ||
@@ -509,9 +554,16 @@ static void fill_meta_file(int at, const char *dir, const char *root, const char
 static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
   const char *meta = j->meta;
   struct statx x;
-  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-            STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
+  /* On the JS thread a lookup must not wait on a network filesystem mounted inside the export:
+   * its cached attributes say where it landed, and a step onto another filesystem goes to the
+   * pool (before any metadata is read there). Local filesystems have nothing to sync. */
+  int sync = j->lookup_dev ? AT_STATX_DONT_SYNC : AT_STATX_SYNC_AS_STAT;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | sync, STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
     return errno;
+  if (j->lookup_dev && makedev(x.stx_dev_major, x.stx_dev_minor) + 1 != j->lookup_dev) {
+    j->requeue = true;
+    return EXDEV;
+  }
   s[0] = makedev(x.stx_dev_major, x.stx_dev_minor);
   s[1] = x.stx_ino;
   s[2] = x.stx_mode;
@@ -540,6 +592,7 @@ static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
 
 /* Room for n opened fds and their stats in the job's outputs. */
 static int reserve_fds(job *j, uint32_t n) {
+  if (j->fds) return 0; /* a lookup resumed in the pool keeps what it opened */
   j->fds = malloc((n ? n : 1) * sizeof *j->fds);
   j->stats = malloc((n ? n : 1) * NSTAT * sizeof *j->stats);
   return j->fds && j->stats ? 0 : ENOMEM;
@@ -580,8 +633,9 @@ static napi_value js_open_path(napi_env env, napi_callback_info info) {
 static void do_walk(job *j) {
   if ((j->err = reserve_fds(j, j->nnames))) return;
   const char *name = j->names;
-  int dir = j->fd;
-  for (uint32_t i = 0; i < j->nnames; i++, name += strlen(name) + 1) {
+  int dir = j->nfds ? j->fds[j->nfds - 1] : j->fd; /* resumed in the pool: from the last step */
+  for (uint32_t i = 0; i < j->nfds; i++) name += strlen(name) + 1;
+  for (uint32_t i = j->nfds; i < j->nnames; i++, name += strlen(name) + 1) {
     /* The kernel already says ENOTDIR for openat() relative to a non-directory
      * (symlinks included, as O_PATH fds); checking our own stat makes that
      * independent of filesystem quirks and saves the syscall. */
@@ -592,7 +646,7 @@ static void do_walk(job *j) {
     int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int err = fd < 0 ? errno : keep_fd(j, fd, dir, name);
     if (err) {
-      j->ret = err;
+      if (!j->requeue) j->ret = err;
       return;
     }
     dir = fd;
@@ -725,13 +779,17 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   ARGS(1);
   job *j = job_new("close", do_close, NULL);
   if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
-  return job_start(env, j);
+  int fd = j->fd;
+  napi_value promise = job_start(env, j);
+  set_local(fd, 0);
+  return promise;
 }
 
 static napi_value js_close_sync(napi_env env, napi_callback_info info) {
   ARGS(1);
   int fd;
   if (!arg_i32(env, argv[0], &fd)) return NULL;
+  set_local(fd, 0);
   if (close(fd) < 0) {
     napi_value e = errno_error(env, "close", errno);
     if (e) napi_throw(env, e);
@@ -747,6 +805,24 @@ static void do_pread(job *j) {
   while (n < 0 && errno == EINTR);
   j->err = n < 0 ? errno : 0;
   j->ret = n;
+}
+
+/* On the JS thread: only what the page cache holds (RWF_NOWAIT), else the read goes to the pool;
+ * so does a short read that is not at the end of the file. */
+static void do_pread_cached(job *j) {
+  struct iovec v = {j->buf, j->len};
+  struct stat st;
+  ssize_t n;
+  do n = preadv2(j->fd, &v, 1, (off_t)j->a, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EOPNOTSUPP) j->requeue = true;
+    else j->err = errno;
+  } else if ((size_t)n < j->len && n > 0 && !(fstat(j->fd, &st) == 0 && (off_t)j->a + n >= st.st_size)) {
+    j->requeue = true;
+  }
+  j->ret = n;
+  if (j->requeue) j->exec = do_pread;
 }
 
 static void do_pwrite(job *j) {
@@ -1232,6 +1308,66 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---------- where a call runs ---------- */
+
+/* Larger reads keep the pool: copying them would hold the JS thread longer than the hop costs,
+ * and threads copy them in parallel. */
+#define INLINE_READ_MAX (128 << 10)
+
+/* Removing the last name of a large file frees its blocks in the call: that may wait on the disk. */
+static bool frees_much(int dirfd, const char *name) {
+  struct stat st;
+  return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+         st.st_blocks > 2048;
+}
+
+/* Whether a job runs on the JS thread: cheap metadata calls whose descriptors are all local, and
+ * small reads the page cache can answer. Writes, fsync, truncation and locks that may wait stay in the
+ * pool, as does everything on other filesystems (a slow one must never stall other clients). */
+static bool runs_inline(job *j) {
+  void (*e)(job *) = j->exec;
+  uint64_t dev1 = local_of(j->fd);
+  if (!dev1 || (j->fd2 >= 0 && !local_of(j->fd2)) || (j->meta_at >= 0 && !local_of(j->meta_at))) return false;
+  if (e == do_open_path || e == do_walk) {
+    j->lookup_dev = dev1;
+    return true;
+  }
+  if (e == do_reopen || e == do_openat) return !(j->flags & O_TRUNC);
+  if (e == do_unlinkat) return !frees_much(j->fd, j->name);
+  if (e == do_renameat) return !frees_much(j->fd2, j->name2);
+  if (e == do_pread && j->len <= INLINE_READ_MAX) {
+    j->exec = do_pread_cached;
+    return true;
+  }
+  return e == do_fstat || e == do_close || e == do_getdents || e == do_mkdirat || e == do_mknodat ||
+         e == do_symlinkat || e == do_linkat || e == do_readlink || e == do_fchown || e == do_fchmod ||
+         e == do_utimens || e == do_fstatfs || e == do_getxattr || e == do_listxattr || e == do_setxattr ||
+         e == do_removexattr || e == do_lock || e == do_getlock;
+}
+
+/* Descriptors handed to JS are local if opened from a local one onto the same filesystem. */
+static void mark_delivered(job *j) {
+  uint64_t dev1 = local_of(j->fd);
+  for (uint32_t i = 0; i < j->nfds; i++)
+    set_local(j->fds[i], dev1 && j->stats && j->stats[i * NSTAT] + 1 == dev1 ? dev1 : 0);
+}
+
+/* markLocal(fd): calls on fd, and on what is opened from it on its filesystem, may run on the JS
+ * thread. The caller has decided the filesystem is local (fstatfs type). */
+static napi_value js_mark_local(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  struct stat st;
+  if (!arg_i32(env, argv[0], &fd)) return NULL;
+  if (fstat(fd, &st) < 0) {
+    napi_value e = errno_error(env, "fstat", errno);
+    if (e) napi_throw(env, e);
+    return NULL;
+  }
+  set_local(fd, (uint64_t)st.st_dev + 1);
+  return NULL;
+}
+
 /* ---------- module ---------- */
 
 static bool set_int(napi_env env, napi_value obj, const char *name, int64_t value) {
@@ -1255,6 +1391,7 @@ NAPI_MODULE_INIT() {
       {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
       {"openFdCount", js_open_fd_count}, {"raiseFdLimit", js_raise_fd_limit},
       {"setAmbientCredentials", js_set_ambient}, {"execve", js_execve},
+      {"markLocal", js_mark_local},
   };
   static const struct { const char *name; int64_t value; } consts[] = {
       C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),

@@ -11,6 +11,7 @@ import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from
 import { defaultDescriptorBudget, NodeTable, type NodeView } from './node-table.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
+import { localFilesystem } from './local-filesystems.js';
 import { QidMapper, type Multidevs } from './qid-mapper.js';
 import type { ModelTarget, SecurityModel } from './security-model.js';
 import * as sys from './sys.js';
@@ -31,6 +32,12 @@ export interface LocalBackendOptions {
    * and reopened by name on next use. Default: half the process's soft RLIMIT_NOFILE.
    */
   maxDescriptors?: number;
+  /**
+   * Make cheap metadata calls on the event loop rather than the thread pool (see sys.markLocal).
+   * Default: when the export root is on a local filesystem ({@link localFilesystem}); false
+   * keeps every call on the pool.
+   */
+  inlineMetadata?: boolean;
 }
 
 /**
@@ -70,6 +77,8 @@ export class LocalBackend implements Backend {
     const model = options.model;
     const table = new NodeTable(options.maxDescriptors ?? defaultDescriptorBudget());
     const [fd, stat] = await sys.openRoot(Buffer.from(options.root), model.meta);
+    const fsType = Number((await sys.fstatfs(fd))[sys.StatfsIndex.type]! & 0xffffffffn);
+    if (options.inlineMetadata ?? localFilesystem(fsType) !== null) sys.markLocal(fd);
     const qids = new QidMapper(stat[S.dev]!, options.multidevs, options.onMultidevWarning);
     const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
     return new LocalBackend(table, fd, stat, rootPath, qids, model);

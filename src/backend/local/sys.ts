@@ -2,8 +2,10 @@
  * Typed access to the system-call addon (native/virtfs.c).
  *
  * Each function is one (or a few) Linux system calls; all policy lives in the
- * callers. Everything that touches the disk runs on the libuv thread pool and
- * returns a Promise. Failures reject with a {@link SysError}: `.errno` is the
+ * callers. Every call that touches the disk returns a Promise. It runs on the
+ * libuv thread pool, unless its descriptors were opened below one given to
+ * {@link markLocal} and it is a cheap metadata call (or a read the page cache
+ * holds): then it runs at once on the calling thread, saving the pool's hop. Failures reject with a {@link SysError}: `.errno` is the
  * positive errno, `.code` its name ('ENOENT'), `.syscall` the failing call.
  * Wrong argument types throw a TypeError synchronously; out-of-range buffer
  * windows and bigints a RangeError.
@@ -155,6 +157,7 @@ interface Native {
   openFdCount(): number;
   raiseFdLimit(): number;
   setAmbientCredentials(uid?: number, gid?: number): void;
+  markLocal(fd: number): void;
   execve(path: string, argv: string[], env: string[]): never;
 }
 
@@ -182,7 +185,7 @@ export function runConfined<T>(user: ConfinedUser, fn: () => Promise<T>): Promis
 
 /** Wrap the addon's disk calls: the ambient user is read when a call starts, on the JS thread. */
 function confinable(raw: Native): Native {
-  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve']);
+  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve', 'markLocal']);
   const out = { ...raw };
   for (const [name, f] of Object.entries(raw)) {
     if (typeof f !== 'function' || local.has(name)) continue;
@@ -324,6 +327,14 @@ export const getlock: (fd: number, type: number, start: bigint, length: bigint) 
  * (-1: unlimited). Each fid holds a descriptor, so this bounds how many files clients can hold.
  */
 export const raiseFdLimit: () => number = native.raiseFdLimit;
+
+/**
+ * Let calls on `fd` (a directory of a local filesystem, as the caller decides) and on every
+ * descriptor the addon opens from it on the same filesystem run on the calling thread: metadata
+ * calls, and reads the page cache can answer (RWF_NOWAIT). Writes, fsync, truncation, and
+ * whatever reaches another filesystem still run on the pool.
+ */
+export const markLocal: (fd: number) => void = native.markLocal;
 
 /** Entries in /proc/self/fd, synchronously (leak checks in tests). */
 export const openFdCount: () => number = native.openFdCount;
