@@ -6,8 +6,9 @@ import type { Session } from '../server/session.js';
 
 /**
  * Serves one 9P connection over a byte stream (a socket, or stdin/stdout). Replies produced in the
- * same tick are written together: the stream is corked on the first and uncorked on the next tick,
- * so a burst of small replies costs one write system call.
+ * same turn of the event loop are written together: the stream is corked on the first and
+ * uncorked once the loop has run every callback ready now (setImmediate), so replies finished by
+ * several thread-pool completions, or by one read's requests, cost one write system call.
  *
  * The connection is read, and its frames dispatched, only while the session has room for more
  * requests and the peer is taking its replies: a client that sends without reading makes the
@@ -75,7 +76,7 @@ export class StreamConnection {
     if (!this.corked) {
       this.corked = true;
       this.output.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.output.uncork();
       });
