@@ -12,7 +12,7 @@ import { formatTable } from '../bench/table.js';
 test('a one-second bench row against virtfs does work and prints its table row', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'virtfs-bench-'));
   try {
-    const results = await bench({
+    const { rows: results } = await bench({
       runs: 1, seconds: 1, warmup: 0.2, connections: 2, msize: 1 << 20, rows: rows.filter((r) => r.name === 'create-write-unlink'),
       dir, seqSize: 1 << 20, diod: false, log: () => {},
     });
