@@ -57,6 +57,7 @@ struct job {
   char *name, *name2;                   /* owned, NUL-terminated */
   char *names;                          /* walk: owned, packed NUL-terminated names */
   uint32_t nnames;
+  int *known;                           /* walk: per step, the caller's fd of the object last found there, or -1 */
   void *buf;                            /* borrowed from JS; bufref keeps it alive */
   size_t len;
   napi_ref bufref;
@@ -172,6 +173,7 @@ static void job_free(napi_env env, job *j) {
   free(j->name);
   free(j->name2);
   free(j->names);
+  free(j->known);
   free(j->fds);
   free(j->stats);
   free(j->out);
@@ -255,7 +257,8 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   }
   napi_reject_deferred(env, j->deferred, v);
 out:
-  for (uint32_t i = 0; i < j->nfds; i++) close(j->fds[i]);
+  for (uint32_t i = 0; i < j->nfds; i++)
+    if (j->fds[i] >= 0) close(j->fds[i]);
   job_free(env, j);
 }
 
@@ -630,12 +633,28 @@ static napi_value js_open_path(napi_env env, napi_callback_info info) {
 
 /* One thread-pool hop for a whole Twalk. Failure stops the walk and is
  * reported in the result (not as a rejection): the prefix is still useful. */
+/* Whether entry NAME of DIR is still the object the caller holds as KNOWN: then the step is
+ * KNOWN itself (reported as fd -1), stat and metadata read through it, and nothing is opened or
+ * closed. KNOWN pins its inode, so equal (dev, ino) is the same object. */
+static bool step_is_known(job *j, int dir, const char *name, int known, uint64_t *s) {
+  struct statx x;
+  int sync = j->lookup_dev ? AT_STATX_DONT_SYNC : AT_STATX_SYNC_AS_STAT;
+  if (statx(dir, name, AT_SYMLINK_NOFOLLOW | sync, STATX_INO, &x) < 0) return false;
+  if (fill_stat(j, known, s, dir, name)) return false;
+  return s[0] == makedev(x.stx_dev_major, x.stx_dev_minor) && s[1] == x.stx_ino;
+}
+
+static int walk_dir(job *j, uint32_t i) {
+  if (i == 0) return j->fd;
+  return j->fds[i - 1] >= 0 ? j->fds[i - 1] : j->known[i - 1];
+}
+
 static void do_walk(job *j) {
   if ((j->err = reserve_fds(j, j->nnames))) return;
   const char *name = j->names;
-  int dir = j->nfds ? j->fds[j->nfds - 1] : j->fd; /* resumed in the pool: from the last step */
-  for (uint32_t i = 0; i < j->nfds; i++) name += strlen(name) + 1;
+  for (uint32_t i = 0; i < j->nfds; i++) name += strlen(name) + 1; /* resumed in the pool */
   for (uint32_t i = j->nfds; i < j->nnames; i++, name += strlen(name) + 1) {
+    int dir = walk_dir(j, i);
     /* The kernel already says ENOTDIR for openat() relative to a non-directory
      * (symlinks included, as O_PATH fds); checking our own stat makes that
      * independent of filesystem quirks and saves the syscall. */
@@ -643,13 +662,19 @@ static void do_walk(job *j) {
       j->ret = ENOTDIR;
       return;
     }
+    if (j->known && j->known[i] >= 0) {
+      if (step_is_known(j, dir, name, j->known[i], j->stats + j->nfds * NSTAT)) {
+        j->fds[j->nfds++] = -1;
+        continue;
+      }
+      if (j->requeue) return;
+    }
     int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int err = fd < 0 ? errno : keep_fd(j, fd, dir, name);
     if (err) {
       if (!j->requeue) j->ret = err;
       return;
     }
-    dir = fd;
   }
 }
 
@@ -671,7 +696,7 @@ static napi_value done_walk(napi_env env, job *j) {
 }
 
 static napi_value js_walk(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   job *j = job_new("openat", do_walk, done_walk);
   bool is = false;
   uint32_t n = 0;
@@ -704,6 +729,22 @@ static napi_value js_walk(napi_env env, napi_callback_info info) {
     used += l;
   }
   j->nnames = n;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[3], &t) != napi_ok) return job_abort(env, j);
+  if (t != napi_undefined) {
+    napi_typedarray_type tt;
+    size_t len;
+    void *data;
+    if (napi_get_typedarray_info(env, argv[3], &tt, &len, &data, NULL, NULL) != napi_ok || tt != napi_int32_array || len != n) {
+      type_error(env, "expected an Int32Array with one fd (or -1) per name");
+      return job_abort(env, j);
+    }
+    if (!(j->known = malloc((n ? n : 1) * sizeof *j->known))) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return job_abort(env, j);
+    }
+    memcpy(j->known, data, n * sizeof *j->known);
+  }
   return job_start(env, j);
 }
 
@@ -744,6 +785,8 @@ static void do_reopen(job *j) {
   char p[32];
   proc_path(p, j->fd);
   if ((j->err = reserve_fds(j, 1))) return;
+  free(j->stats); /* the same object as fd: nothing to learn from a stat (see mark_delivered) */
+  j->stats = NULL;
   /* O_NOFOLLOW would refuse the magic link itself (ELOOP); O_CREAT/O_EXCL are
    * meaningless for an object that exists. */
   int fd = open(p, (j->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
@@ -1329,6 +1372,8 @@ static bool runs_inline(job *j) {
   uint64_t dev1 = local_of(j->fd);
   if (!dev1 || (j->fd2 >= 0 && !local_of(j->fd2)) || (j->meta_at >= 0 && !local_of(j->meta_at))) return false;
   if (e == do_open_path || e == do_walk) {
+    for (uint32_t i = 0; j->known && i < j->nnames; i++)
+      if (j->known[i] >= 0 && local_of(j->known[i]) != dev1) return false;
     j->lookup_dev = dev1;
     return true;
   }
@@ -1345,11 +1390,14 @@ static bool runs_inline(job *j) {
          e == do_removexattr || e == do_lock || e == do_getlock;
 }
 
-/* Descriptors handed to JS are local if opened from a local one onto the same filesystem. */
+/* Descriptors handed to JS are local if opened from a local one onto the same filesystem (a
+ * reopen is of the very object it was given). */
 static void mark_delivered(job *j) {
   uint64_t dev1 = local_of(j->fd);
-  for (uint32_t i = 0; i < j->nfds; i++)
-    set_local(j->fds[i], dev1 && j->stats && j->stats[i * NSTAT] + 1 == dev1 ? dev1 : 0);
+  for (uint32_t i = 0; i < j->nfds; i++) {
+    bool same = j->exec == do_reopen || (j->stats && j->stats[i * NSTAT] + 1 == dev1);
+    set_local(j->fds[i], dev1 && same ? dev1 : 0);
+  }
 }
 
 /* markLocal(fd): calls on fd, and on what is opened from it on its filesystem, may run on the JS

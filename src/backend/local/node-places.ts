@@ -57,6 +57,11 @@ export class NodePlaces {
     return [...(this.entries.get(dir.dev, dir.ino)?.get(nameKey(name)) ?? [])];
   }
 
+  /** The live nodes last reached as dir/name, without a copy: not to be kept, nor changed while iterated. */
+  nodesAt(dir: DirId, name: Uint8Array): ReadonlySet<LocalNode> | undefined {
+    return this.entries.get(dir.dev, dir.ino)?.get(nameKey(name));
+  }
+
   /** Entry oldDir/oldName is now newParent/newName: its nodes follow. */
   move(oldDir: DirId, oldName: Uint8Array, newParent: LocalNode, newName: Uint8Array): void {
     for (const node of this.at(oldDir, oldName)) this.setEntry(node, newParent, newName);

@@ -50,6 +50,16 @@ export class NodeTable {
   }
 
   /**
+   * A live node a walk found still at its entry (see sys.walk's `known`): it shows the view of
+   * this lookup, counts as just used, and the caller gets one reference.
+   */
+  reached(node: LocalNode, view: NodeView): LocalNode {
+    node.qid = view.qid;
+    node.guestFormat = view.guestFormat;
+    return node.retain();
+  }
+
+  /**
    * The node for the object a lookup has just opened as `fd` with stat `st`: the live one, which
    * takes `fd` over if it had given its own back (else `fd` is closed), or a new one. The caller
    * owns one reference. `view` is the guest's view as of this lookup, which a live node then
@@ -125,6 +135,30 @@ export class NodeTable {
       this.unuse(node);
       throw err;
     }
+  }
+
+  /**
+   * A live node last reached as entry `name` of `dir` whose descriptor is open now, if any, with
+   * that descriptor: both held (a reference, and in use as by {@link use}) until {@link letGo}.
+   * A walk passes such steps to the addon to check rather than open again.
+   */
+  holdOpenEntry(dir: LocalNode, name: Uint8Array): { node: LocalNode; fd: number } | undefined {
+    const nodes = this.places.nodesAt(dir, name);
+    if (!nodes) return undefined;
+    for (const node of nodes) {
+      if (node.descriptor < 0 || node.reopening) continue;
+      node.retain();
+      node.uses++;
+      this.idle.delete(node);
+      return { node, fd: node.descriptor };
+    }
+    return undefined;
+  }
+
+  /** Undo {@link holdOpenEntry}. */
+  letGo(node: LocalNode): void {
+    this.unuse(node);
+    node.release();
   }
 
   unuse(node: LocalNode): void {

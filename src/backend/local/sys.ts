@@ -98,7 +98,10 @@ export function isSysError(e: unknown): e is SysError {
 }
 
 export interface WalkResult {
-  /** fds of the successfully walked prefix; the caller owns (and closes) all of them. */
+  /**
+   * fds of the successfully walked prefix; the caller owns (and closes) all of them. -1 for a
+   * step that is still the object the caller gave as known there (nothing was opened for it).
+   */
   fds: number[];
   stats: RawStat[];
   /** 0 if every name was walked, else the errno of the first failure. */
@@ -125,7 +128,7 @@ type HostConstants = Record<
 interface Native {
   constants: HostConstants;
   openPath(dirfd: number, name: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
-  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource): Promise<WalkResult>;
+  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): Promise<WalkResult>;
   openRoot(path: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
   fstat(fd: number, meta?: MetaSource, at?: number, name?: Uint8Array): Promise<RawStat>;
   reopen(fd: number, flags: number): Promise<number>;
@@ -222,9 +225,11 @@ export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaSource) => P
  * Stops at the first failure (reported in `errno`, not as a rejection; ENOTDIR when
  * asked to go on from a non-directory). ".." is walked like any name: the caller
  * enforces the root boundary. Rejects (EINVAL/ENAMETOOLONG) before walking if any
- * name is invalid.
+ * name is invalid. `known` (one fd or -1 per name) names the object the caller holds as each
+ * step, if any: a step whose entry still is that object is stat'ed through it, and reported as
+ * fd -1, rather than opened again (the caller keeps that fd open for the call).
  */
-export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource) => Promise<WalkResult> = native.walk;
+export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array) => Promise<WalkResult> = native.walk;
 
 /** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
 export const openRoot: (path: Uint8Array, meta?: MetaSource) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
