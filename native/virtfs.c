@@ -1357,6 +1357,14 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
  * and threads copy them in parallel. */
 #define INLINE_READ_MAX (128 << 10)
 
+/* A read of at most INLINE_READ_MAX bytes, asked for or left before the end of the file (the
+ * Linux client asks for a whole msize however small the file). */
+static bool reads_little(job *j) {
+  struct stat st;
+  if (j->len <= INLINE_READ_MAX) return true;
+  return fstat(j->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size - j->a <= INLINE_READ_MAX;
+}
+
 /* Removing the last name of a large file frees its blocks in the call: that may wait on the disk. */
 static bool frees_much(int dirfd, const char *name) {
   struct stat st;
@@ -1380,7 +1388,7 @@ static bool runs_inline(job *j) {
   if (e == do_reopen || e == do_openat) return !(j->flags & O_TRUNC);
   if (e == do_unlinkat) return !frees_much(j->fd, j->name);
   if (e == do_renameat) return !frees_much(j->fd2, j->name2);
-  if (e == do_pread && j->len <= INLINE_READ_MAX) {
+  if (e == do_pread && reads_little(j)) {
     j->exec = do_pread_cached;
     return true;
   }
