@@ -17,7 +17,8 @@ import type { ServerContext } from './server-context.js';
 
 /** Where a session's replies go: a socket, a pipe, or an embedding application. */
 export interface SessionOutput {
-  send(frame: Buffer): void;
+  /** Queue a reply; `written`, if given, once its bytes have left `frame` (or never will). */
+  send(frame: Buffer, written?: () => void): void;
   /**
    * Deliver no further frame until `resume` (the session has as many requests in progress as it
    * may). Frames already received wait: the limit holds whatever one read brought.
@@ -191,8 +192,12 @@ export class Session {
 
   private sendReply(tag: number, r: Reply): void {
     let frame: Buffer;
+    let written: (() => void) | undefined;
     if (Buffer.isBuffer(r)) {
       frame = trimmed(r);
+      const frames = this.server.frames;
+      if (frame !== r) frames.give(r);
+      else if (frames.lends(r)) written = () => frames.give(r);
       frame.writeUInt16LE(tag, 5);
       if (this.tracing) this.trace(`-> ${messageName(frame[4]!)} tag ${tag} count ${frame.length - 11}`);
     } else {
@@ -204,9 +209,10 @@ export class Session {
       // The client kills the connection on a reply >= msize; a clear error is better.
       this.server.log.error({ size: frame.length, msize: this.msize }, 'reply larger than msize');
       this.sendError(tag, frame[4]! - 1, new P9Error(Errno.EMSGSIZE, 'reply would exceed msize'));
+      written?.();
       return;
     }
-    this.out.send(frame);
+    this.out.send(frame, written);
   }
 
   private sendError(tag: number, type: number, err: unknown): void {

@@ -39,7 +39,7 @@ export class StreamConnection {
     this.limits = server.context.limits;
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.session = server.openSession({
-      send: (frame) => this.send(frame),
+      send: (frame, written) => this.send(frame, written),
       pause: () => this.setBusy(true),
       resume: () => this.setBusy(false),
       close: () => this.end(),
@@ -71,8 +71,11 @@ export class StreamConnection {
     output.on('close', () => this.end());
   }
 
-  private send(frame: Buffer): void {
-    if (this.over) return;
+  private send(frame: Buffer, written?: () => void): void {
+    if (this.over) {
+      written?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.output.cork();
@@ -83,7 +86,9 @@ export class StreamConnection {
     }
     // write() answers false once the output holds more than its high-water mark, and 'drain'
     // follows when it has emptied; the limit is at least that mark, so 'drain' always comes.
-    if (!this.output.write(frame) && this.output.writableLength > this.limits.maxQueuedReplyBytes) this.setBacklogged(true);
+    // The callback runs once the chunk is written, or with an error once the stream is destroyed.
+    const queued = written ? this.output.write(frame, () => written()) : this.output.write(frame);
+    if (!queued && this.output.writableLength > this.limits.maxQueuedReplyBytes) this.setBacklogged(true);
   }
 
   private setBusy(busy: boolean): void {
