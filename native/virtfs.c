@@ -631,8 +631,6 @@ static napi_value js_open_path(napi_env env, napi_callback_info info) {
   return job_start(env, j);
 }
 
-/* One thread-pool hop for a whole Twalk. Failure stops the walk and is
- * reported in the result (not as a rejection): the prefix is still useful. */
 /* Whether entry NAME of DIR is still the object the caller holds as KNOWN: then the step is
  * KNOWN itself (reported as fd -1), stat and metadata read through it, and nothing is opened or
  * closed. KNOWN pins its inode, so equal (dev, ino) is the same object. */
@@ -649,6 +647,8 @@ static int walk_dir(job *j, uint32_t i) {
   return j->fds[i - 1] >= 0 ? j->fds[i - 1] : j->known[i - 1];
 }
 
+/* One call (one thread-pool hop at most) for a whole Twalk. Failure stops the walk and is
+ * reported in the result (not as a rejection): the prefix is still useful. */
 static void do_walk(job *j) {
   if ((j->err = reserve_fds(j, j->nnames))) return;
   const char *name = j->names;
