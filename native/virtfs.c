@@ -33,6 +33,7 @@
 #include <sys/fsuid.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ struct job {
   char *name, *name2;                   /* owned, NUL-terminated */
   char *names;                          /* walk: owned, packed NUL-terminated names */
   uint32_t nnames;
+  int *known;                           /* walk: per step, the caller's fd of the object last found there, or -1 */
   void *buf;                            /* borrowed from JS; bufref keeps it alive */
   size_t len;
   napi_ref bufref;
@@ -74,6 +76,8 @@ struct job {
   char *meta_dir, *meta_root;           /* ...or the text files DIR/<meta_dir>/NAME, ROOT/<meta_root> */
   int meta_at;                          /* fstat: the directory holding the metadata (-1: none) */
   bool as_cred;                         /* create as cuid/cgid (per-thread fsuid/fsgid) */
+  bool requeue;                         /* run on the JS thread, it found it must go to the pool */
+  uint64_t lookup_dev;                  /* a lookup on the JS thread stays on this filesystem (dev + 1) */
   bool confined;                        /* ...and without any capability, as an ordinary process */
   uint32_t cuid, cgid;
 };
@@ -109,6 +113,36 @@ static napi_value napi_failure(napi_env env) {
   return e;
 }
 
+/* ---------- descriptors on local filesystems ---------- */
+
+/* A thread-pool hop costs 10-20 us, a metadata system call on a local filesystem about 1 us. So
+ * calls on descriptors marked local (markLocal: which filesystems count is the server's policy)
+ * run on the JS thread and settle at once; see runs_inline for which. A descriptor the addon opens
+ * from a local one is local too if it is on the same filesystem (dev). Marks live on the JS
+ * thread only: fd -> dev + 1, 0 for not local. */
+static _Thread_local uint64_t *local_dev;
+static _Thread_local size_t local_cap;
+
+static uint64_t local_of(int fd) { return fd >= 0 && (size_t)fd < local_cap ? local_dev[fd] : 0; }
+
+static void set_local(int fd, uint64_t dev1) {
+  if (fd < 0) return;
+  if ((size_t)fd >= local_cap) {
+    if (!dev1) return;
+    size_t cap = local_cap ? local_cap : 1024;
+    while (cap <= (size_t)fd) cap *= 2;
+    uint64_t *grown = realloc(local_dev, cap * sizeof *grown);
+    if (!grown) return; /* left unmarked: its calls hop, as on any filesystem */
+    memset(grown + local_cap, 0, (cap - local_cap) * sizeof *grown);
+    local_dev = grown;
+    local_cap = cap;
+  }
+  local_dev[fd] = dev1;
+}
+
+static bool runs_inline(job *j);
+static void mark_delivered(job *j);
+
 /* ---------- the generic async job ---------- */
 
 /* Set by runConfined() around a synchronous stretch of calls on the JS thread: every job created
@@ -139,6 +173,7 @@ static void job_free(napi_env env, job *j) {
   free(j->name);
   free(j->name2);
   free(j->names);
+  free(j->known);
   free(j->fds);
   free(j->stats);
   free(j->out);
@@ -209,6 +244,7 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   } else if (j->done) {
     v = j->done(env, j);
     if (v) {
+      mark_delivered(j);
       j->nfds = 0; /* delivered: the caller owns the fds now */
       napi_resolve_deferred(env, j->deferred, v);
       goto out;
@@ -221,7 +257,8 @@ static void job_complete(napi_env env, napi_status status, void *data) {
   }
   napi_reject_deferred(env, j->deferred, v);
 out:
-  for (uint32_t i = 0; i < j->nfds; i++) close(j->fds[i]);
+  for (uint32_t i = 0; i < j->nfds; i++)
+    if (j->fds[i] >= 0) close(j->fds[i]);
   job_free(env, j);
 }
 
@@ -235,6 +272,17 @@ static napi_value job_start(napi_env env, job *j) {
     napi_reject_deferred(env, j->deferred, e ? e : napi_failure(env));
     job_free(env, j);
     return promise;
+  }
+  if (runs_inline(j)) {
+    job_execute(env, j);
+    if (!j->requeue) {
+      job_complete(env, napi_ok, j);
+      return promise;
+    }
+    j->requeue = false;
+    j->err = 0;
+    j->ret = 0;
+    j->lookup_dev = 0;
   }
   if (napi_create_string_utf8(env, j->op, NAPI_AUTO_LENGTH, &res) != napi_ok ||
       napi_create_async_work(env, NULL, res, job_execute, job_complete, j, &j->work) != napi_ok ||
@@ -509,9 +557,16 @@ static void fill_meta_file(int at, const char *dir, const char *root, const char
 static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
   const char *meta = j->meta;
   struct statx x;
-  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
-            STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
+  /* On the JS thread a lookup must not wait on a network filesystem mounted inside the export:
+   * its cached attributes say where it landed, and a step onto another filesystem goes to the
+   * pool (before any metadata is read there). Local filesystems have nothing to sync. */
+  int sync = j->lookup_dev ? AT_STATX_DONT_SYNC : AT_STATX_SYNC_AS_STAT;
+  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | sync, STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
     return errno;
+  if (j->lookup_dev && makedev(x.stx_dev_major, x.stx_dev_minor) + 1 != j->lookup_dev) {
+    j->requeue = true;
+    return EXDEV;
+  }
   s[0] = makedev(x.stx_dev_major, x.stx_dev_minor);
   s[1] = x.stx_ino;
   s[2] = x.stx_mode;
@@ -540,6 +595,7 @@ static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
 
 /* Room for n opened fds and their stats in the job's outputs. */
 static int reserve_fds(job *j, uint32_t n) {
+  if (j->fds) return 0; /* a lookup resumed in the pool keeps what it opened */
   j->fds = malloc((n ? n : 1) * sizeof *j->fds);
   j->stats = malloc((n ? n : 1) * NSTAT * sizeof *j->stats);
   return j->fds && j->stats ? 0 : ENOMEM;
@@ -575,13 +631,30 @@ static napi_value js_open_path(napi_env env, napi_callback_info info) {
   return job_start(env, j);
 }
 
-/* One thread-pool hop for a whole Twalk. Failure stops the walk and is
+/* Whether entry NAME of DIR is still the object the caller holds as KNOWN: then the step is
+ * KNOWN itself (reported as fd -1), stat and metadata read through it, and nothing is opened or
+ * closed. KNOWN pins its inode, so equal (dev, ino) is the same object. */
+static bool step_is_known(job *j, int dir, const char *name, int known, uint64_t *s) {
+  struct statx x;
+  int sync = j->lookup_dev ? AT_STATX_DONT_SYNC : AT_STATX_SYNC_AS_STAT;
+  if (statx(dir, name, AT_SYMLINK_NOFOLLOW | sync, STATX_INO, &x) < 0) return false;
+  if (fill_stat(j, known, s, dir, name)) return false;
+  return s[0] == makedev(x.stx_dev_major, x.stx_dev_minor) && s[1] == x.stx_ino;
+}
+
+static int walk_dir(job *j, uint32_t i) {
+  if (i == 0) return j->fd;
+  return j->fds[i - 1] >= 0 ? j->fds[i - 1] : j->known[i - 1];
+}
+
+/* One call (one thread-pool hop at most) for a whole Twalk. Failure stops the walk and is
  * reported in the result (not as a rejection): the prefix is still useful. */
 static void do_walk(job *j) {
   if ((j->err = reserve_fds(j, j->nnames))) return;
   const char *name = j->names;
-  int dir = j->fd;
-  for (uint32_t i = 0; i < j->nnames; i++, name += strlen(name) + 1) {
+  for (uint32_t i = 0; i < j->nfds; i++) name += strlen(name) + 1; /* resumed in the pool */
+  for (uint32_t i = j->nfds; i < j->nnames; i++, name += strlen(name) + 1) {
+    int dir = walk_dir(j, i);
     /* The kernel already says ENOTDIR for openat() relative to a non-directory
      * (symlinks included, as O_PATH fds); checking our own stat makes that
      * independent of filesystem quirks and saves the syscall. */
@@ -589,13 +662,19 @@ static void do_walk(job *j) {
       j->ret = ENOTDIR;
       return;
     }
+    if (j->known && j->known[i] >= 0) {
+      if (step_is_known(j, dir, name, j->known[i], j->stats + j->nfds * NSTAT)) {
+        j->fds[j->nfds++] = -1;
+        continue;
+      }
+      if (j->requeue) return;
+    }
     int fd = openat(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     int err = fd < 0 ? errno : keep_fd(j, fd, dir, name);
     if (err) {
-      j->ret = err;
+      if (!j->requeue) j->ret = err;
       return;
     }
-    dir = fd;
   }
 }
 
@@ -617,7 +696,7 @@ static napi_value done_walk(napi_env env, job *j) {
 }
 
 static napi_value js_walk(napi_env env, napi_callback_info info) {
-  ARGS(3);
+  ARGS(4);
   job *j = job_new("openat", do_walk, done_walk);
   bool is = false;
   uint32_t n = 0;
@@ -650,6 +729,22 @@ static napi_value js_walk(napi_env env, napi_callback_info info) {
     used += l;
   }
   j->nnames = n;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[3], &t) != napi_ok) return job_abort(env, j);
+  if (t != napi_undefined) {
+    napi_typedarray_type tt;
+    size_t len;
+    void *data;
+    if (napi_get_typedarray_info(env, argv[3], &tt, &len, &data, NULL, NULL) != napi_ok || tt != napi_int32_array || len != n) {
+      type_error(env, "expected an Int32Array with one fd (or -1) per name");
+      return job_abort(env, j);
+    }
+    if (!(j->known = malloc((n ? n : 1) * sizeof *j->known))) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return job_abort(env, j);
+    }
+    memcpy(j->known, data, n * sizeof *j->known);
+  }
   return job_start(env, j);
 }
 
@@ -690,6 +785,8 @@ static void do_reopen(job *j) {
   char p[32];
   proc_path(p, j->fd);
   if ((j->err = reserve_fds(j, 1))) return;
+  free(j->stats); /* the same object as fd: nothing to learn from a stat (see mark_delivered) */
+  j->stats = NULL;
   /* O_NOFOLLOW would refuse the magic link itself (ELOOP); O_CREAT/O_EXCL are
    * meaningless for an object that exists. */
   int fd = open(p, (j->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
@@ -725,13 +822,17 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   ARGS(1);
   job *j = job_new("close", do_close, NULL);
   if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
-  return job_start(env, j);
+  int fd = j->fd;
+  napi_value promise = job_start(env, j);
+  set_local(fd, 0);
+  return promise;
 }
 
 static napi_value js_close_sync(napi_env env, napi_callback_info info) {
   ARGS(1);
   int fd;
   if (!arg_i32(env, argv[0], &fd)) return NULL;
+  set_local(fd, 0);
   if (close(fd) < 0) {
     napi_value e = errno_error(env, "close", errno);
     if (e) napi_throw(env, e);
@@ -747,6 +848,24 @@ static void do_pread(job *j) {
   while (n < 0 && errno == EINTR);
   j->err = n < 0 ? errno : 0;
   j->ret = n;
+}
+
+/* On the JS thread: only what the page cache holds (RWF_NOWAIT), else the read goes to the pool;
+ * so does a short read that is not at the end of the file. */
+static void do_pread_cached(job *j) {
+  struct iovec v = {j->buf, j->len};
+  struct stat st;
+  ssize_t n;
+  do n = preadv2(j->fd, &v, 1, (off_t)j->a, RWF_NOWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EOPNOTSUPP) j->requeue = true;
+    else j->err = errno;
+  } else if ((size_t)n < j->len && n > 0 && !(fstat(j->fd, &st) == 0 && (off_t)j->a + n >= st.st_size)) {
+    j->requeue = true;
+  }
+  j->ret = n;
+  if (j->requeue) j->exec = do_pread;
 }
 
 static void do_pwrite(job *j) {
@@ -1232,6 +1351,79 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---------- where a call runs ---------- */
+
+/* Larger reads keep the pool: copying them would hold the JS thread longer than the hop costs,
+ * and threads copy them in parallel. */
+#define INLINE_READ_MAX (128 << 10)
+
+/* A read of at most INLINE_READ_MAX bytes, asked for or left before the end of the file (the
+ * Linux client asks for a whole msize however small the file). */
+static bool reads_little(job *j) {
+  struct stat st;
+  if (j->len <= INLINE_READ_MAX) return true;
+  return fstat(j->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size - j->a <= INLINE_READ_MAX;
+}
+
+/* Removing the last name of a large file frees its blocks in the call: that may wait on the disk. */
+static bool frees_much(int dirfd, const char *name) {
+  struct stat st;
+  return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
+         st.st_blocks > 2048;
+}
+
+/* Whether a job runs on the JS thread: cheap metadata calls whose descriptors are all local, and
+ * small reads the page cache can answer. Writes, fsync, truncation and locks that may wait stay in the
+ * pool, as does everything on other filesystems (a slow one must never stall other clients). */
+static bool runs_inline(job *j) {
+  void (*e)(job *) = j->exec;
+  uint64_t dev1 = local_of(j->fd);
+  if (!dev1 || (j->fd2 >= 0 && !local_of(j->fd2)) || (j->meta_at >= 0 && !local_of(j->meta_at))) return false;
+  if (e == do_open_path || e == do_walk) {
+    for (uint32_t i = 0; j->known && i < j->nnames; i++)
+      if (j->known[i] >= 0 && local_of(j->known[i]) != dev1) return false;
+    j->lookup_dev = dev1;
+    return true;
+  }
+  if (e == do_reopen || e == do_openat) return !(j->flags & O_TRUNC);
+  if (e == do_unlinkat) return !frees_much(j->fd, j->name);
+  if (e == do_renameat) return !frees_much(j->fd2, j->name2);
+  if (e == do_pread && reads_little(j)) {
+    j->exec = do_pread_cached;
+    return true;
+  }
+  return e == do_fstat || e == do_close || e == do_getdents || e == do_mkdirat || e == do_mknodat ||
+         e == do_symlinkat || e == do_linkat || e == do_readlink || e == do_fchown || e == do_fchmod ||
+         e == do_utimens || e == do_fstatfs || e == do_getxattr || e == do_listxattr || e == do_setxattr ||
+         e == do_removexattr || e == do_lock || e == do_getlock;
+}
+
+/* Descriptors handed to JS are local if opened from a local one onto the same filesystem (a
+ * reopen is of the very object it was given). */
+static void mark_delivered(job *j) {
+  uint64_t dev1 = local_of(j->fd);
+  for (uint32_t i = 0; i < j->nfds; i++) {
+    bool same = j->exec == do_reopen || (j->stats && j->stats[i * NSTAT] + 1 == dev1);
+    set_local(j->fds[i], dev1 && same ? dev1 : 0);
+  }
+}
+
+/* markLocal(fd): calls on fd, and on what is opened from it on its filesystem, may run on the JS
+ * thread. The caller has decided the filesystem is local (fstatfs type). */
+static napi_value js_mark_local(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  struct stat st;
+  if (!arg_i32(env, argv[0], &fd)) return NULL;
+  if (fstat(fd, &st) < 0) {
+    napi_value e = errno_error(env, "fstat", errno);
+    if (e) napi_throw(env, e);
+    return NULL;
+  }
+  set_local(fd, (uint64_t)st.st_dev + 1);
+  return NULL;
+}
+
 /* ---------- module ---------- */
 
 static bool set_int(napi_env env, napi_value obj, const char *name, int64_t value) {
@@ -1255,6 +1447,7 @@ NAPI_MODULE_INIT() {
       {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
       {"openFdCount", js_open_fd_count}, {"raiseFdLimit", js_raise_fd_limit},
       {"setAmbientCredentials", js_set_ambient}, {"execve", js_execve},
+      {"markLocal", js_mark_local},
   };
   static const struct { const char *name; int64_t value; } consts[] = {
       C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),

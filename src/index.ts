@@ -8,6 +8,7 @@ import { openIdentityPolicy, type IdentityPolicy } from './server/identity-polic
 import { checkLimits, defaultLimits, type Limits } from './server/limits.js';
 import { LockWaiterCount } from './server/lock-waiters.js';
 import { Server } from './server/server.js';
+import { FramePool } from './server/frame-pool.js';
 import { ServerStats } from './server/stats.js';
 import { passwdLookup } from './server/users.js';
 import { DEFAULT_LISTEN, parseListenAddress, type ListenAddress } from './transport/listen-address.js';
@@ -85,6 +86,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     xattrBudget: new ByteBudget(limits.maxXattrBytes, 'server'),
     lockWaiters: new LockWaiterCount(limits.maxLockWaiters, 'the server'),
     stats: new ServerStats(),
+    frames: new FramePool(limits.maxMsize),
     log,
     trace: o.trace,
     uidOf: passwdLookup(),

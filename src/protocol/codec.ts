@@ -1,6 +1,7 @@
 import { HEADER_SIZE } from './constants.js';
-import { defOf, defs, type Message, type MessageDef, type MessageName } from './messages.js';
-import { DecodeError, WireReader, WireWriter } from './wire.js';
+import { compileCodec, type MessageCodec } from './compiled-codec.js';
+import { defs, type Message, type MessageDef, type MessageName } from './messages.js';
+import { DecodeError } from './wire.js';
 
 export interface FrameHeader {
   size: number;
@@ -13,6 +14,8 @@ export function readHeader(frame: Buffer): FrameHeader {
   return { size: frame.readUInt32LE(0), type: frame[4]!, tag: frame.readUInt16LE(5) };
 }
 
+const codecs = new Map<number, MessageCodec>(Object.values(defs).map((d) => [d.type, compileCodec(d as MessageDef)]));
+
 /**
  * Decode one whole frame (size[4] included) into a message. Variable-length fields are views of
  * `frame`, not copies. Throws DecodeError for an unknown type, a truncated body or trailing bytes.
@@ -21,26 +24,14 @@ export function decode(frame: Buffer): Message {
   if (frame.length < HEADER_SIZE) throw new DecodeError(`frame of ${frame.length} bytes is shorter than a header`);
   const { size, type, tag } = readHeader(frame);
   if (size !== frame.length) throw new DecodeError(`frame says ${size} bytes but holds ${frame.length}`);
-  const d = defOf(type);
-  if (!d) throw new DecodeError(`unknown message type ${type}`);
-  return decodeBody(d, tag, frame) as Message;
-}
-
-function decodeBody(d: MessageDef, tag: number, frame: Buffer): Record<string, unknown> {
-  const r = new WireReader(frame, HEADER_SIZE);
-  const m: Record<string, unknown> = { type: d.type, tag };
-  for (const [name, field] of d.fields) m[name] = field.read(r);
-  if (r.remaining !== 0) throw new DecodeError(`${d.name} has ${r.remaining} trailing bytes`);
-  return m;
+  const c = codecs.get(type);
+  if (!c) throw new DecodeError(`unknown message type ${type}`);
+  return c.decode(frame, tag) as unknown as Message;
 }
 
 /** Bytes the encoded message occupies, header included. */
 export function encodedSize(m: Message): number {
-  const d = defOf(m.type)!;
-  let n = HEADER_SIZE;
-  const rec = m as unknown as Record<string, unknown>;
-  for (const [name, field] of d.fields) n += field.size(rec[name]);
-  return n;
+  return codecs.get(m.type)!.size(m);
 }
 
 /**
@@ -48,17 +39,9 @@ export function encodedSize(m: Message): number {
  * allocation pool (allocUnsafe), so the common case allocates no new backing store.
  */
 export function encode(m: Message): Buffer {
-  const d = defOf(m.type);
-  if (!d) throw new RangeError(`cannot encode unknown message type ${m.type}`);
-  const size = encodedSize(m);
-  const buf = Buffer.allocUnsafe(size);
-  const w = new WireWriter(buf);
-  w.u32(size);
-  w.u8(d.type);
-  w.u16(m.tag);
-  const rec = m as unknown as Record<string, unknown>;
-  for (const [name, field] of d.fields) field.write(w, rec[name]);
-  return buf;
+  const c = codecs.get(m.type);
+  if (!c) throw new RangeError(`cannot encode unknown message type ${m.type}`);
+  return c.encode(m);
 }
 
 /** Build a message object with its type filled in from its name. */

@@ -53,6 +53,8 @@ export class WireReader {
   }
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Writes little-endian fields into a buffer sized exactly by the caller. */
 export class WireWriter {
   offset: number;
@@ -73,8 +75,16 @@ export class WireWriter {
   u32(v: number): void {
     this.offset = this.buf.writeUInt32LE(v >>> 0, this.offset);
   }
+  /** Most 64-bit values (sizes, times, inode numbers) fit a double: written as two halves without making a BigInt. */
   u64(v: bigint): void {
-    this.offset = this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.offset);
+    if (v >= 0n && v <= MAX_SAFE) {
+      const n = Number(v);
+      this.buf.writeUInt32LE(n >>> 0, this.offset);
+      this.buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), this.offset + 4);
+      this.offset += 8;
+    } else {
+      this.offset = this.buf.writeBigUInt64LE(BigInt.asUintN(64, v), this.offset);
+    }
   }
   bytes(v: Uint8Array): void {
     this.buf.set(v, this.offset);

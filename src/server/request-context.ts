@@ -1,6 +1,7 @@
 import type { Node, OpenFile } from '../backend/backend.js';
 import type { Refcounted } from '../backend/refcounted.js';
 import { Errno, P9Error } from '../protocol/errno.js';
+import type { Cancellation } from './cancellation.js';
 import type { Fid } from './fid.js';
 import type { Session } from './session.js';
 
@@ -14,9 +15,13 @@ export class RequestContext {
   constructor(
     readonly session: Session,
     readonly tag: number,
-    /** Aborted by Tflush or disconnect; long waits (blocking locks) watch it. */
-    readonly signal: AbortSignal,
+    private readonly cancellation: Cancellation,
   ) {}
+
+  /** Aborted by Tflush or disconnect; long waits (blocking locks) watch it. */
+  get signal(): AbortSignal {
+    return this.cancellation.signal;
+  }
 
   fid(id: number): Fid {
     return this.session.fids.get(id);

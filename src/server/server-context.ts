@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend.js';
 import type { ByteBudget } from './byte-budget.js';
 import type { ExportPolicy } from './export-policy.js';
+import type { FramePool } from './frame-pool.js';
 import type { HostPrivilegeGate } from './host-privilege.js';
 import type { IdentityPolicy } from './identity-policy.js';
 import type { Limits } from './limits.js';
@@ -22,6 +23,8 @@ export interface ServerContext {
   /** Blocking lock requests waiting on every connection, against limits.maxLockWaiters. */
   lockWaiters: LockWaiterCount;
   stats: ServerStats;
+  /** Large reply frames, reused once written (see frame-pool.ts). */
+  frames: FramePool;
   log: Logger;
   /** One line per request and reply when tracing (--debug), else undefined. */
   trace: ((connection: number, line: string) => void) | undefined;

@@ -7,6 +7,7 @@ import { defOf, MessageType, messageName, type Message, type TMessage } from '..
 import { checkPolicy } from './export-policy.js';
 import type { Fid } from './fid.js';
 import { ByteBudget } from './byte-budget.js';
+import { Cancellation } from './cancellation.js';
 import { FidTable } from './fid-table.js';
 import { LockWaiterCount } from './lock-waiters.js';
 import { handlerFor } from './handlers/index.js';
@@ -16,7 +17,8 @@ import type { ServerContext } from './server-context.js';
 
 /** Where a session's replies go: a socket, a pipe, or an embedding application. */
 export interface SessionOutput {
-  send(frame: Buffer): void;
+  /** Queue a reply; `written`, if given, once its bytes have left `frame` (or never will). */
+  send(frame: Buffer, written?: () => void): void;
   /**
    * Deliver no further frame until `resume` (the session has as many requests in progress as it
    * may). Frames already received wait: the limit holds whatever one read brought.
@@ -28,8 +30,10 @@ export interface SessionOutput {
 }
 
 interface InFlight {
-  abort: AbortController;
-  done: Promise<void>;
+  abort: Cancellation;
+  /** Made when someone waits for the request (Tflush, Tversion, close), settled as it finishes. */
+  done: Promise<void> | null;
+  finish: (() => void) | null;
 }
 
 /**
@@ -86,7 +90,7 @@ export class Session {
       this.sendError(tag, type, new P9Error(Errno.EPROTO, (err as Error).message));
       return;
     }
-    this.trace(`<- ${describe(m)}`);
+    if (this.tracing) this.trace(`<- ${describe(m)}`);
     this.start(m);
   }
 
@@ -98,19 +102,17 @@ export class Session {
   }
 
   private start(m: TMessage): void {
-    const abort = new AbortController();
-    let finish!: () => void;
-    const entry: InFlight = { abort, done: new Promise<void>((r) => (finish = r)) };
+    const entry: InFlight = { abort: new Cancellation(), done: null, finish: null };
     this.inflight.set(m.tag, entry);
     this.server.stats.requestsInProgress++;
     this.regulate();
-    this.run(m, abort.signal).then(
-      (r) => this.complete(m, r, null, finish),
-      (err) => this.complete(m, null, err, finish),
+    this.run(m, entry.abort).then(
+      (r) => this.complete(m, r, null, entry),
+      (err) => this.complete(m, null, err, entry),
     );
   }
 
-  private async run(m: TMessage, signal: AbortSignal): Promise<Reply> {
+  private async run(m: TMessage, signal: Cancellation): Promise<Reply> {
     if (m.type === MessageType.Tversion) return this.version(m);
     if (m.type === MessageType.Tflush) return this.flush(m);
     if (this.msize === 0) throw new P9Error(Errno.EPROTO, 'Tversion must come first');
@@ -140,7 +142,7 @@ export class Session {
     return id !== undefined && this.fids.has(id) ? this.fids.get(id).cred : undefined;
   }
 
-  private complete(m: TMessage, r: Reply | null, err: unknown, finish: () => void): void {
+  private complete(m: TMessage, r: Reply | null, err: unknown, entry: InFlight): void {
     this.inflight.delete(m.tag);
     this.server.stats.requestsInProgress--;
     if (r) {
@@ -150,7 +152,7 @@ export class Session {
       if (!isExpected(err)) this.server.log.error({ err, request: messageName(m.type) }, 'unexpected error');
       this.sendError(m.tag, m.type, err);
     }
-    finish();
+    entry.finish?.();
     this.regulate();
   }
 
@@ -190,22 +192,27 @@ export class Session {
 
   private sendReply(tag: number, r: Reply): void {
     let frame: Buffer;
+    let written: (() => void) | undefined;
     if (Buffer.isBuffer(r)) {
       frame = trimmed(r);
+      const frames = this.server.frames;
+      if (frame !== r) frames.give(r);
+      else if (frames.lends(r)) written = () => frames.give(r);
       frame.writeUInt16LE(tag, 5);
-      this.trace(`-> ${messageName(frame[4]!)} tag ${tag} count ${frame.length - 11}`);
+      if (this.tracing) this.trace(`-> ${messageName(frame[4]!)} tag ${tag} count ${frame.length - 11}`);
     } else {
       r.tag = tag;
       frame = encode(r);
-      this.trace(`-> ${describe(r)}`);
+      if (this.tracing) this.trace(`-> ${describe(r)}`);
     }
     if (this.msize && frame.length > this.msize) {
       // The client kills the connection on a reply >= msize; a clear error is better.
       this.server.log.error({ size: frame.length, msize: this.msize }, 'reply larger than msize');
       this.sendError(tag, frame[4]! - 1, new P9Error(Errno.EMSGSIZE, 'reply would exceed msize'));
+      written?.();
       return;
     }
-    this.out.send(frame);
+    this.out.send(frame, written);
   }
 
   private sendError(tag: number, type: number, err: unknown): void {
@@ -214,7 +221,7 @@ export class Session {
     const ecode = toErrno(err);
     const m = reply('Rlerror', { ecode });
     m.tag = tag;
-    this.trace(`-> Rlerror tag ${tag} ecode ${ecode} (${errnoName(ecode)})${err instanceof Error && err.message !== errnoName(ecode) ? `: ${err.message}` : ''}`);
+    if (this.tracing) this.trace(`-> Rlerror tag ${tag} ecode ${ecode} (${errnoName(ecode)})${err instanceof Error && err.message !== errnoName(ecode) ? `: ${err.message}` : ''}`);
     this.out.send(encode(m));
   }
 
@@ -243,16 +250,16 @@ export class Session {
   private async flush(m: Message<'Tflush'>): Promise<Reply> {
     const target = m.oldtag === m.tag ? undefined : this.inflight.get(m.oldtag);
     if (target) {
-      target.abort.abort();
-      await target.done;
+      target.abort.cancel();
+      await finished(target);
     }
     return reply('Rflush', {});
   }
 
   private async cancelAllExcept(tag: number): Promise<void> {
     const others = [...this.inflight].filter(([t]) => t !== tag).map(([, e]) => e);
-    for (const e of others) e.abort.abort();
-    await Promise.all(others.map((e) => e.done));
+    for (const e of others) e.abort.cancel();
+    await Promise.all(others.map(finished));
   }
 
   /** Register a fid made by a request; if the connection closed meanwhile, let it go at once. */
@@ -279,18 +286,28 @@ export class Session {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const e of this.inflight.values()) e.abort.abort();
+    for (const e of this.inflight.values()) e.abort.cancel();
     this.releaseFids();
   }
 
   /** Resolves when every request has finished (after close, when resources are really free). */
   async drained(): Promise<void> {
-    await Promise.all([...this.inflight.values()].map((e) => e.done));
+    await Promise.all([...this.inflight.values()].map(finished));
+  }
+
+  /** Whether lines are traced: built only then, as building them costs more than most requests. */
+  private get tracing(): boolean {
+    return this.server.trace !== undefined;
   }
 
   private trace(line: string): void {
     this.server.trace?.(this.id, line);
   }
+}
+
+/** Resolves once the request has finished (made on first ask: most requests are never waited for). */
+function finished(e: InFlight): Promise<void> {
+  return (e.done ??= new Promise<void>((r) => (e.finish = r)));
 }
 
 /**

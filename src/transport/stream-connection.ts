@@ -6,8 +6,9 @@ import type { Session } from '../server/session.js';
 
 /**
  * Serves one 9P connection over a byte stream (a socket, or stdin/stdout). Replies produced in the
- * same tick are written together: the stream is corked on the first and uncorked on the next tick,
- * so a burst of small replies costs one write system call.
+ * same turn of the event loop are written together: the stream is corked on the first and
+ * uncorked once the loop has run every callback ready now (setImmediate), so replies finished by
+ * several thread-pool completions, or by one read's requests, cost one write system call.
  *
  * The connection is read, and its frames dispatched, only while the session has room for more
  * requests and the peer is taking its replies: a client that sends without reading makes the
@@ -38,7 +39,7 @@ export class StreamConnection {
     this.limits = server.context.limits;
     this.closed = new Promise((r) => (this.resolveClosed = r));
     this.session = server.openSession({
-      send: (frame) => this.send(frame),
+      send: (frame, written) => this.send(frame, written),
       pause: () => this.setBusy(true),
       resume: () => this.setBusy(false),
       close: () => this.end(),
@@ -70,19 +71,24 @@ export class StreamConnection {
     output.on('close', () => this.end());
   }
 
-  private send(frame: Buffer): void {
-    if (this.over) return;
+  private send(frame: Buffer, written?: () => void): void {
+    if (this.over) {
+      written?.();
+      return;
+    }
     if (!this.corked) {
       this.corked = true;
       this.output.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.output.uncork();
       });
     }
     // write() answers false once the output holds more than its high-water mark, and 'drain'
     // follows when it has emptied; the limit is at least that mark, so 'drain' always comes.
-    if (!this.output.write(frame) && this.output.writableLength > this.limits.maxQueuedReplyBytes) this.setBacklogged(true);
+    // The callback runs once the chunk is written, or with an error once the stream is destroyed.
+    const queued = written ? this.output.write(frame, () => written()) : this.output.write(frame);
+    if (!queued && this.output.writableLength > this.limits.maxQueuedReplyBytes) this.setBacklogged(true);
   }
 
   private setBusy(busy: boolean): void {

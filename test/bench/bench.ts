@@ -1,10 +1,11 @@
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { prepareFixture } from './fixture.js';
+import { prepareFixture, type Fixture } from './fixture.js';
 import { measureLimit, measureServer, type Measurement, type Load } from './measure.js';
 import { rows as allRows, type Row } from './rows.js';
-import { diodAvailable, startDiodServer, startVirtfsServer } from './servers.js';
+import { formatFidMemory, measureFidMemory, type FidLoad, type FidMemory } from './fid-memory.js';
+import { ensureDiod, startDiodServer, startVirtfsServer, type ServerUnderTest } from './servers.js';
 import { formatTable, type RowResult } from './table.js';
 
 /**
@@ -20,14 +21,43 @@ export interface BenchOptions extends Load {
   seqSize: number;
   /** Leave diod out (the smoke test; machines without it). */
   diod: boolean;
+  /** Also measure each server's peak RSS with this many connections holding fids (fresh servers). */
+  fidMemory?: FidLoad;
   log: (line: string) => void;
 }
 
-export async function bench(o: BenchOptions): Promise<RowResult[]> {
+export interface BenchResults {
+  rows: RowResult[];
+  memory?: { virtfs: FidMemory | string; diod: FidMemory | string };
+}
+
+export async function bench(o: BenchOptions): Promise<BenchResults> {
+  if (o.diod) await ensureDiod(o.log);
   o.log(`preparing ${o.dir} …`);
-  const fixture = prepareFixture(o.dir, o.seqSize, new Set(o.rows.flatMap((r) => r.needs)));
+  const fixture = prepareFixture(o.dir, o.seqSize, new Set([...o.rows.flatMap((r) => r.needs), ...(o.fidMemory ? (['tree'] as const) : [])]));
+  const rows = await measureRows(o, fixture);
+  if (!o.fidMemory) return { rows };
+  const load = o.fidMemory;
+  o.log(`memory: ${load.connections} connections × ${load.fidsPerConnection} fids, each server started afresh …`);
+  const memory = {
+    virtfs: await attempt(() => withServer(startVirtfsServer(o.dir), (s) => measureFidMemory(s, load))),
+    diod: o.diod ? await attempt(() => withServer(startDiodServer(o.dir), (s) => measureFidMemory(s, load))) : 'not run (--no-diod)',
+  };
+  return { rows, memory };
+}
+
+async function withServer<T>(starting: Promise<ServerUnderTest>, use: (s: ServerUnderTest) => Promise<T>): Promise<T> {
+  const s = await starting;
+  try {
+    return await use(s);
+  } finally {
+    await s.stop();
+  }
+}
+
+async function measureRows(o: BenchOptions, fixture: Fixture): Promise<RowResult[]> {
   const virtfs = await startVirtfsServer(o.dir);
-  const diodMissing = !o.diod ? 'not run (--no-diod)' : (await diodAvailable()) ? undefined : 'diod is not installed (apt-get install diod)';
+  const diodMissing = o.diod ? undefined : 'not run (--no-diod)';
   const diod = diodMissing === undefined ? await startDiodServer(o.dir) : undefined;
   const results: RowResult[] = [];
   try {
@@ -49,7 +79,7 @@ export async function bench(o: BenchOptions): Promise<RowResult[]> {
   return results;
 }
 
-async function attempt(measure: () => Promise<Measurement>): Promise<Measurement | string> {
+async function attempt<T>(measure: () => Promise<T>): Promise<T | string> {
   try {
     return await measure();
   } catch (err) {
@@ -101,6 +131,9 @@ async function main(): Promise<void> {
       'seq-size': { type: 'string', default: '1G' },
       dir: { type: 'string', default: '/var/tmp/virtfs-bench' },
       'no-diod': { type: 'boolean', default: false },
+      'no-memory': { type: 'boolean', default: false },
+      'memory-connections': { type: 'string', default: '64' },
+      'memory-fids': { type: 'string', default: '1000' },
     },
   });
   const wanted = values.rows.split(',');
@@ -116,11 +149,19 @@ async function main(): Promise<void> {
     dir: values.dir,
     seqSize: parseSize(values['seq-size']),
     diod: !values['no-diod'],
+    fidMemory: values['no-memory'] ? undefined : { connections: Number(values['memory-connections']), fidsPerConnection: Number(values['memory-fids']) },
     log: (l) => process.stderr.write(`bench: ${l}\n`),
   };
   const started = new Date();
   const load = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const results = await bench(o);
+  let results: RowResult[];
+  let memory: BenchResults['memory'];
+  try {
+    ({ rows: results, memory } = await bench(o));
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   process.stdout.write(
     [
       `${started.toISOString()} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · load average at start ${load} · node ${process.version}`,
@@ -130,6 +171,7 @@ async function main(): Promise<void> {
       '',
       formatTable(results),
       '',
+      ...(memory && o.fidMemory ? [formatFidMemory(o.fidMemory, memory.virtfs, memory.diod), ''] : []),
     ].join('\n'),
   );
 }

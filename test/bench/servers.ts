@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { startVirtfs } from '../kernel/virtfs-process.js';
 
@@ -43,6 +43,19 @@ export async function startDiodServer(dir: string): Promise<ServerUnderTest> {
       await exited;
     },
   };
+}
+
+/**
+ * Make sure diod can be run: installed already, or installed now with apt-get when running as
+ * root on a Debian-like system. Otherwise throws one line saying how to install it.
+ */
+export async function ensureDiod(log: (line: string) => void): Promise<void> {
+  if (await diodAvailable()) return;
+  const how = 'install it with `apt-get install diod` (Debian/Ubuntu), or pass --no-diod to bench virtfs alone';
+  if (process.getuid?.() !== 0) throw new Error(`diod is not installed: ${how}`);
+  log('diod is not installed: apt-get install -y diod …');
+  const r = spawnSync('apt-get', ['install', '-y', 'diod'], { stdio: ['ignore', process.stderr, process.stderr], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (r.error || r.status !== 0 || !(await diodAvailable())) throw new Error(`diod is not installed and apt-get could not install it: ${how}`);
 }
 
 /** Whether diod is installed (`apt-get install diod` on Debian). */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { bench } from '../bench/bench.js';
+import { formatFidMemory } from '../bench/fid-memory.js';
 import { rows } from '../bench/rows.js';
 import { formatTable } from '../bench/table.js';
 
@@ -12,7 +13,7 @@ import { formatTable } from '../bench/table.js';
 test('a one-second bench row against virtfs does work and prints its table row', { timeout: 30_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'virtfs-bench-'));
   try {
-    const results = await bench({
+    const { rows: results } = await bench({
       runs: 1, seconds: 1, warmup: 0.2, connections: 2, msize: 1 << 20, rows: rows.filter((r) => r.name === 'create-write-unlink'),
       dir, seqSize: 1 << 20, diod: false, log: () => {},
     });
@@ -22,6 +23,24 @@ test('a one-second bench row against virtfs does work and prints its table row',
     assert.ok(typeof r.limit !== 'string' && r.limit.rate > 0);
     assert.equal(r.diod, 'not run (--no-diod)');
     assert.match(formatTable(results), /\| create-write-unlink +\| op +\| +\d+ \| +n\/a \|/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The memory table (64 connections × 1,000 fids in `npm run bench`), at toy size.
+test('the memory measurement holds fids on several connections and reads the peak RSS', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'virtfs-bench-'));
+  try {
+    const load = { connections: 3, fidsPerConnection: 20 };
+    const { memory } = await bench({
+      runs: 1, seconds: 1, warmup: 0.2, connections: 1, msize: 1 << 20, rows: [],
+      dir, seqSize: 1 << 20, diod: false, fidMemory: load, log: () => {},
+    });
+    assert.ok(memory && typeof memory.virtfs !== 'string', `virtfs failed: ${String(memory?.virtfs)}`);
+    assert.ok(memory.virtfs.before > 0 && memory.virtfs.peak >= memory.virtfs.before);
+    assert.equal(memory.diod, 'not run (--no-diod)');
+    assert.match(formatFidMemory(load, memory.virtfs, memory.diod), /\| 3 connections × 20 fids \| [\d.]+ MiB \| [\d.]+ MiB \| n\/a \| n\/a \| n\/a \|/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -206,3 +206,40 @@ describe('".." and "/" never leave the export', () => {
     assert.equal(statSync(secret).nlink, 1);
   });
 });
+
+describe('a walk goes by what a name holds now, not by the objects fids already hold', () => {
+  // Walks pass steps that live fids hold to the addon to check rather than reopen: the check
+  // must see a host process's swap of the name.
+  test('a held directory replaced on the host by a symlink to the outside is not walked through', async () => {
+    mkdirSync(join(fx.root, 'held-dir'));
+    writeFileSync(join(fx.root, 'held-dir', 'secret'), 'inside');
+    const held = fid();
+    await c.rpc('Twalk', { fid: 0, newfid: held, wnames: [b('held-dir')] });
+    const f = fid();
+    await c.rpc('Twalk', { fid: 0, newfid: f, wnames: [b('held-dir'), b('secret')] });
+    await c.rpc('Tclunk', { fid: f });
+    renameSync(join(fx.root, 'held-dir'), join(fx.root, 'held-dir.old'));
+    symlinkSync(outside, join(fx.root, 'held-dir'));
+    const r = await c.rpc('Twalk', { fid: 0, newfid: fid(), wnames: [b('held-dir'), b('secret')] });
+    assert.equal(r.qids.length, 1, 'the walk stopped at the symlink');
+    assert.equal(r.qids[0]!.type, QidType.SYMLINK);
+    await c.rpc('Tclunk', { fid: held });
+  });
+
+  test('a held directory replaced on the host by another is walked as the new one', async () => {
+    mkdirSync(join(fx.root, 'swap'));
+    writeFileSync(join(fx.root, 'swap', 'x'), 'old');
+    const held = fid();
+    await c.rpc('Twalk', { fid: 0, newfid: held, wnames: [b('swap'), b('x')] });
+    renameSync(join(fx.root, 'swap'), join(fx.root, 'swap.old'));
+    mkdirSync(join(fx.root, 'swap'));
+    writeFileSync(join(fx.root, 'swap', 'x'), 'new');
+    const f = fid();
+    const r = await c.rpc('Twalk', { fid: 0, newfid: f, wnames: [b('swap'), b('x')] });
+    assert.equal(r.qids[1]!.path, BigInt(statSync(join(fx.root, 'swap', 'x')).ino));
+    await c.rpc('Tlopen', { fid: f, flags: O.RDONLY });
+    assert.equal((await c.rpc('Tread', { fid: f, offset: 0n, count: 10 })).data.toString(), 'new');
+    await c.rpc('Tclunk', { fid: f });
+    await c.rpc('Tclunk', { fid: held });
+  });
+});

@@ -11,6 +11,7 @@ import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from
 import { defaultDescriptorBudget, NodeTable, type NodeView } from './node-table.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
+import { localFilesystem } from './local-filesystems.js';
 import { QidMapper, type Multidevs } from './qid-mapper.js';
 import type { ModelTarget, SecurityModel } from './security-model.js';
 import * as sys from './sys.js';
@@ -31,6 +32,12 @@ export interface LocalBackendOptions {
    * and reopened by name on next use. Default: half the process's soft RLIMIT_NOFILE.
    */
   maxDescriptors?: number;
+  /**
+   * Make cheap metadata calls on the event loop rather than the thread pool (see sys.markLocal).
+   * Default: when the export root is on a local filesystem ({@link localFilesystem}); false
+   * keeps every call on the pool.
+   */
+  inlineMetadata?: boolean;
 }
 
 /**
@@ -70,6 +77,8 @@ export class LocalBackend implements Backend {
     const model = options.model;
     const table = new NodeTable(options.maxDescriptors ?? defaultDescriptorBudget());
     const [fd, stat] = await sys.openRoot(Buffer.from(options.root), model.meta);
+    const fsType = Number((await sys.fstatfs(fd))[sys.StatfsIndex.type]! & 0xffffffffn);
+    if (options.inlineMetadata ?? localFilesystem(fsType) !== null) sys.markLocal(fd);
     const qids = new QidMapper(stat[S.dev]!, options.multidevs, options.onMultidevWarning);
     const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
     return new LocalBackend(table, fd, stat, rootPath, qids, model);
@@ -126,19 +135,26 @@ export class LocalBackend implements Backend {
           i++;
           continue;
         }
-        // Walk the run of ordinary names up to the next ".." in one thread-pool hop.
+        // Walk the run of ordinary names up to the next ".." in one call.
         let j = i;
         while (j < names.length && !isDotDot(names[j]!) && !(this.model.byName && isDot(names[j]!))) this.checkName(names[j++]!);
-        let run = await cur.withFd((fd) => this.table.openingUpTo(j - i, () => sys.walk(fd, names.slice(i, j), this.model.meta)));
-        // Under --multidevs forbid the walk stops where it would enter another filesystem.
-        const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
-        if (barred >= 0) {
-          for (const fd of run.fds.slice(barred)) sys.close(fd).catch(() => {});
-          run = { fds: run.fds.slice(0, barred), stats: run.stats.slice(0, barred), errno: Errno.ENODEV };
+        const live = this.liveSteps(cur, names.slice(i, j));
+        let errno: number;
+        try {
+          let run = await cur.withFd((fd) => this.table.openingUpTo(j - i - live.length, () => sys.walk(fd, names.slice(i, j), this.model.meta, live.length > 0 ? knownFds(live, j - i) : undefined)));
+          // Under --multidevs forbid the walk stops where it would enter another filesystem.
+          const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
+          if (barred >= 0) {
+            for (const fd of run.fds.slice(barred)) if (fd >= 0) sys.close(fd).catch(() => {});
+            run = { fds: run.fds.slice(0, barred), stats: run.stats.slice(0, barred), errno: Errno.ENODEV };
+          }
+          for (const st of run.stats) qids.push(this.qidOf(st));
+          cur = this.adoptWalk(cur, names.slice(i, j), run, live);
+          errno = run.errno;
+        } finally {
+          for (const step of live) this.table.letGo(step.node);
         }
-        for (const st of run.stats) qids.push(this.qidOf(st));
-        cur = this.adoptWalk(cur, names.slice(i, j), run);
-        if (run.errno !== 0) throw new P9Error(run.errno);
+        if (errno !== 0) throw new P9Error(errno);
         i = j;
       }
       return { qids, node: cur, error: null };
@@ -154,15 +170,35 @@ export class LocalBackend implements Backend {
    * the directory its entry is in: that is where the next is reopened from, and where mapped-file
    * finds its metadata. An idle intermediate step soon gives its descriptor back.
    */
-  private adoptWalk(from: LocalNode, names: readonly Buffer[], run: sys.WalkResult): LocalNode {
+  private adoptWalk(from: LocalNode, names: readonly Buffer[], run: sys.WalkResult, live: readonly LiveStep[]): LocalNode {
     let cur = from;
     for (let k = 0; k < run.fds.length; k++) {
-      const node = this.table.adopt(run.fds[k]!, run.stats[k]!, this.viewOf(run.stats[k]!));
+      const fd = run.fds[k]!;
+      const view = this.viewOf(run.stats[k]!);
+      const node = fd < 0 ? this.table.reached(live[k]!.node, view) : this.table.adopt(fd, run.stats[k]!, view);
       if (!isDot(names[k]!)) this.places.setEntry(node, cur, names[k]!);
       cur.release();
       cur = node;
     }
     return cur;
+  }
+
+  /**
+   * The leading steps of a walk that live nodes already hold open, each the entry of the one
+   * before (held until the walk is adopted): the addon checks that each entry is still that
+   * object through its descriptor instead of opening and closing another. A stat row's
+   * `tree/dNN/fNN` then opens one descriptor, not three.
+   */
+  private liveSteps(from: LocalNode, names: readonly Buffer[]): LiveStep[] {
+    const live: LiveStep[] = [];
+    let dir = from;
+    for (const name of names) {
+      const step = this.table.holdOpenEntry(dir, name);
+      if (!step) break;
+      live.push(step);
+      dir = step.node;
+    }
+    return live;
   }
 
   /**
@@ -680,6 +716,19 @@ const DOTDOT = Buffer.from('..');
 const ASIDE_PREFIX = '.virtfs-aside-';
 /** Tries before answering ENOENT for an object whose name keeps being swapped. */
 const ASIDE_ATTEMPTS = 8;
+
+/** A walk step a live node holds open (see liveSteps). */
+interface LiveStep {
+  node: LocalNode;
+  fd: number;
+}
+
+/** sys.walk's `known`: the live steps' descriptors, -1 for the steps after them. */
+function knownFds(live: readonly LiveStep[], steps: number): Int32Array {
+  const known = new Int32Array(steps).fill(-1);
+  live.forEach((s, k) => (known[k] = s.fd));
+  return known;
+}
 
 /** A directory descriptor held for one operation, with its identity. */
 interface HeldDir {

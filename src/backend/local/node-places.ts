@@ -1,4 +1,5 @@
 import { LocalNode, NO_PLACE, type Place } from './local-node.js';
+import { ObjectMap } from './object-map.js';
 
 const ROOT: Place = { kind: 'root' };
 
@@ -17,7 +18,8 @@ interface DirId {
  * metadata the old name has by then). `changed` is told of every node whose place changes.
  */
 export class NodePlaces {
-  private readonly entries = new Map<string, Set<LocalNode>>();
+  /** Directory (dev, ino) -> entry name (latin1, byte for byte) -> nodes. */
+  private readonly entries = new ObjectMap<Map<string, Set<LocalNode>>>();
 
   constructor(private readonly changed: (node: LocalNode) => void) {}
 
@@ -41,16 +43,23 @@ export class NodePlaces {
     this.forget(node);
     const copy = Buffer.from(name); // names from the wire are views of a frame
     node.place = { kind: 'entry', parent, name: copy };
-    const key = keyOf(parent, copy);
-    let set = this.entries.get(key);
-    if (!set) this.entries.set(key, (set = new Set()));
+    let names = this.entries.get(parent.dev, parent.ino);
+    if (!names) this.entries.set(parent.dev, parent.ino, (names = new Map()));
+    const key = nameKey(copy);
+    let set = names.get(key);
+    if (!set) names.set(key, (set = new Set()));
     set.add(node);
     this.changed(node);
   }
 
   /** The live nodes last reached as dir/name. */
   at(dir: DirId, name: Uint8Array): LocalNode[] {
-    return [...(this.entries.get(keyOf(dir, name)) ?? [])];
+    return [...(this.entries.get(dir.dev, dir.ino)?.get(nameKey(name)) ?? [])];
+  }
+
+  /** The live nodes last reached as dir/name, without a copy: not to be kept, nor changed while iterated. */
+  nodesAt(dir: DirId, name: Uint8Array): ReadonlySet<LocalNode> | undefined {
+    return this.entries.get(dir.dev, dir.ino)?.get(nameKey(name));
   }
 
   /** Entry oldDir/oldName is now newParent/newName: its nodes follow. */
@@ -75,10 +84,14 @@ export class NodePlaces {
     const p = node.place;
     node.place = NO_PLACE;
     if (p.kind !== 'entry') return;
-    const key = keyOf(p.parent, p.name);
-    const set = this.entries.get(key);
+    const names = this.entries.get(p.parent.dev, p.parent.ino);
+    const key = nameKey(p.name);
+    const set = names?.get(key);
     set?.delete(node);
-    if (set?.size === 0) this.entries.delete(key);
+    if (set?.size === 0) {
+      names!.delete(key);
+      if (names!.size === 0) this.entries.delete(p.parent.dev, p.parent.ino);
+    }
     p.parent.release();
   }
 }
@@ -91,6 +104,6 @@ function isAncestorOrSelf(node: LocalNode, of: LocalNode): boolean {
   }
 }
 
-function keyOf(dir: DirId, name: Uint8Array): string {
-  return `${dir.dev}:${dir.ino}/${Buffer.from(name.buffer, name.byteOffset, name.length).toString('latin1')}`;
+function nameKey(name: Uint8Array): string {
+  return Buffer.from(name.buffer, name.byteOffset, name.length).toString('latin1');
 }

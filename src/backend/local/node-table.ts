@@ -3,6 +3,7 @@ import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
 import type { Qid } from '../../protocol/qid.js';
 import { birthOf, LocalNode } from './local-node.js';
 import { NodePlaces } from './node-places.js';
+import { ObjectMap } from './object-map.js';
 import * as sys from './sys.js';
 import { StatIndex as S, type RawStat } from './sys.js';
 
@@ -25,7 +26,7 @@ export interface NodeView {
  */
 export class NodeTable {
   readonly places = new NodePlaces((node) => this.reconsider(node));
-  private readonly live = new Map<string, LocalNode>();
+  private readonly live = new ObjectMap<LocalNode>();
   /** Reclaimable nodes holding a descriptor no request is using, least recently used first. */
   private readonly idle = new Set<LocalNode>();
   /** O_PATH descriptors held by nodes now. */
@@ -49,14 +50,25 @@ export class NodeTable {
   }
 
   /**
+   * A live node a walk found still at its entry (see sys.walk's `known`): it shows the view of
+   * this lookup, counts as just used, and the caller gets one reference.
+   */
+  reached(node: LocalNode, view: NodeView): LocalNode {
+    node.qid = view.qid;
+    node.guestFormat = view.guestFormat;
+    return node.retain();
+  }
+
+  /**
    * The node for the object a lookup has just opened as `fd` with stat `st`: the live one, which
    * takes `fd` over if it had given its own back (else `fd` is closed), or a new one. The caller
    * owns one reference. `view` is the guest's view as of this lookup, which a live node then
    * shows too if `refresh` (not for "..", whose stat has no by-name metadata).
    */
   adopt(fd: number, st: RawStat, view: NodeView, refresh = true): LocalNode {
-    const key = keyOf(st[S.dev]!, st[S.ino]!);
-    const found = this.live.get(key);
+    const dev = st[S.dev]!;
+    const ino = st[S.ino]!;
+    const found = this.live.get(dev, ino);
     if (found?.isSameObject(st)) {
       if (refresh) {
         found.qid = view.qid;
@@ -70,8 +82,8 @@ export class NodeTable {
     }
     // Not live, or a reclaimed node whose inode number the filesystem has since given to another
     // object: that node stays for its holders (stale: it cannot be reopened), this one is new.
-    const node = new LocalNode(this, fd, st[S.dev]!, st[S.ino]!, LocalNode.formatOf(Number(st[S.mode])), birthOf(st), view.guestFormat, view.qid);
-    this.live.set(key, node);
+    const node = new LocalNode(this, fd, dev, ino, LocalNode.formatOf(Number(st[S.mode])), birthOf(st), view.guestFormat, view.qid);
+    this.live.set(dev, ino, node);
     this.held++;
     this.reconsider(node);
     this.trim();
@@ -125,6 +137,30 @@ export class NodeTable {
     }
   }
 
+  /**
+   * A live node last reached as entry `name` of `dir` whose descriptor is open now, if any, with
+   * that descriptor: both held (a reference, and in use as by {@link use}) until {@link letGo}.
+   * A walk passes such steps to the addon to check rather than open again.
+   */
+  holdOpenEntry(dir: LocalNode, name: Uint8Array): { node: LocalNode; fd: number } | undefined {
+    const nodes = this.places.nodesAt(dir, name);
+    if (!nodes) return undefined;
+    for (const node of nodes) {
+      if (node.descriptor < 0 || node.reopening) continue;
+      node.retain();
+      node.uses++;
+      this.idle.delete(node);
+      return { node, fd: node.descriptor };
+    }
+    return undefined;
+  }
+
+  /** Undo {@link holdOpenEntry}. */
+  letGo(node: LocalNode): void {
+    this.unuse(node);
+    node.release();
+  }
+
   unuse(node: LocalNode): void {
     node.uses--;
     this.reconsider(node);
@@ -134,8 +170,7 @@ export class NodeTable {
   /** The node is freed: it leaves the table and closes its descriptor. */
   forget(node: LocalNode): void {
     this.places.forget(node);
-    const key = keyOf(node.dev, node.ino);
-    if (this.live.get(key) === node) this.live.delete(key);
+    if (this.live.get(node.dev, node.ino) === node) this.live.delete(node.dev, node.ino);
     this.idle.delete(node);
     if (node.descriptor >= 0) {
       sys.closeSync(node.descriptor);
@@ -196,9 +231,6 @@ export class NodeTable {
 /** Calls opening descriptors at once: the CLI's thread pool size. */
 const OPENING_AT_ONCE = 16;
 
-function keyOf(dev: bigint, ino: bigint): string {
-  return `${dev}:${ino}`;
-}
 
 /**
  * The default budget: half the process's soft descriptor limit, at most all but 256 of it (never

@@ -2,8 +2,10 @@
  * Typed access to the system-call addon (native/virtfs.c).
  *
  * Each function is one (or a few) Linux system calls; all policy lives in the
- * callers. Everything that touches the disk runs on the libuv thread pool and
- * returns a Promise. Failures reject with a {@link SysError}: `.errno` is the
+ * callers. Every call that touches the disk returns a Promise. It runs on the
+ * libuv thread pool, unless its descriptors were opened below one given to
+ * {@link markLocal} and it is a cheap metadata call (or a read the page cache
+ * holds): then it runs at once on the calling thread, saving the pool's hop. Failures reject with a {@link SysError}: `.errno` is the
  * positive errno, `.code` its name ('ENOENT'), `.syscall` the failing call.
  * Wrong argument types throw a TypeError synchronously; out-of-range buffer
  * windows and bigints a RangeError.
@@ -96,7 +98,10 @@ export function isSysError(e: unknown): e is SysError {
 }
 
 export interface WalkResult {
-  /** fds of the successfully walked prefix; the caller owns (and closes) all of them. */
+  /**
+   * fds of the successfully walked prefix; the caller owns (and closes) all of them. -1 for a
+   * step that is still the object the caller gave as known there (nothing was opened for it).
+   */
   fds: number[];
   stats: RawStat[];
   /** 0 if every name was walked, else the errno of the first failure. */
@@ -123,7 +128,7 @@ type HostConstants = Record<
 interface Native {
   constants: HostConstants;
   openPath(dirfd: number, name: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
-  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource): Promise<WalkResult>;
+  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): Promise<WalkResult>;
   openRoot(path: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
   fstat(fd: number, meta?: MetaSource, at?: number, name?: Uint8Array): Promise<RawStat>;
   reopen(fd: number, flags: number): Promise<number>;
@@ -155,6 +160,7 @@ interface Native {
   openFdCount(): number;
   raiseFdLimit(): number;
   setAmbientCredentials(uid?: number, gid?: number): void;
+  markLocal(fd: number): void;
   execve(path: string, argv: string[], env: string[]): never;
 }
 
@@ -182,7 +188,7 @@ export function runConfined<T>(user: ConfinedUser, fn: () => Promise<T>): Promis
 
 /** Wrap the addon's disk calls: the ambient user is read when a call starts, on the JS thread. */
 function confinable(raw: Native): Native {
-  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve']);
+  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve', 'markLocal']);
   const out = { ...raw };
   for (const [name, f] of Object.entries(raw)) {
     if (typeof f !== 'function' || local.has(name)) continue;
@@ -219,9 +225,11 @@ export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaSource) => P
  * Stops at the first failure (reported in `errno`, not as a rejection; ENOTDIR when
  * asked to go on from a non-directory). ".." is walked like any name: the caller
  * enforces the root boundary. Rejects (EINVAL/ENAMETOOLONG) before walking if any
- * name is invalid.
+ * name is invalid. `known` (one fd or -1 per name) names the object the caller holds as each
+ * step, if any: a step whose entry still is that object is stat'ed through it, and reported as
+ * fd -1, rather than opened again (the caller keeps that fd open for the call).
  */
-export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource) => Promise<WalkResult> = native.walk;
+export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array) => Promise<WalkResult> = native.walk;
 
 /** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
 export const openRoot: (path: Uint8Array, meta?: MetaSource) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
@@ -324,6 +332,14 @@ export const getlock: (fd: number, type: number, start: bigint, length: bigint) 
  * (-1: unlimited). Each fid holds a descriptor, so this bounds how many files clients can hold.
  */
 export const raiseFdLimit: () => number = native.raiseFdLimit;
+
+/**
+ * Let calls on `fd` (a directory of a local filesystem, as the caller decides) and on every
+ * descriptor the addon opens from it on the same filesystem run on the calling thread: metadata
+ * calls, and reads the page cache can answer (RWF_NOWAIT). Writes, fsync, truncation, and
+ * whatever reaches another filesystem still run on the pool.
+ */
+export const markLocal: (fd: number) => void = native.markLocal;
 
 /** Entries in /proc/self/fd, synchronously (leak checks in tests). */
 export const openFdCount: () => number = native.openFdCount;

@@ -12,11 +12,16 @@ export async function readdir(ctx: RequestContext, m: Message<'Treaddir'>): Prom
   const open = ctx.open(ctx.fid(m.fid));
   if (!open.node.isDirectory) throw new P9Error(Errno.ENOTDIR);
   const count = Math.min(m.count, ctx.session.msize - RREAD_HEADER_SIZE);
-  const frame = Buffer.allocUnsafe(RREAD_HEADER_SIZE + count);
+  const frame = ctx.session.server.frames.take(RREAD_HEADER_SIZE + count);
   const packer = new DirentPacker(frame, RREAD_HEADER_SIZE, count);
-  await ctx.session.server.backend.readdir(open, m.offset, count, (qid, offset, type, name) =>
-    packer.add(qid.type, qid.version, qid.path, offset, type, name),
-  );
+  try {
+    await ctx.session.server.backend.readdir(open, m.offset, count, (qid, offset, type, name) =>
+      packer.add(qid.type, qid.version, qid.path, offset, type, name),
+    );
+  } catch (err) {
+    ctx.session.server.frames.give(frame);
+    throw err;
+  }
   const size = RREAD_HEADER_SIZE + packer.length;
   frame.writeUInt32LE(size, 0);
   frame[4] = MessageType.Rreaddir;

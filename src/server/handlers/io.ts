@@ -4,9 +4,9 @@ import { MessageType, type Message } from '../../protocol/messages.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
 
-/** An Rread frame of `count` data bytes whose header is written once the count is known. */
-function rreadFrame(capacity: number): Buffer {
-  return Buffer.allocUnsafe(RREAD_HEADER_SIZE + capacity);
+/** An Rread frame of `count` data bytes whose header is written once the count is known (large ones are reused). */
+function rreadFrame(ctx: RequestContext, capacity: number): Buffer {
+  return ctx.session.server.frames.take(RREAD_HEADER_SIZE + capacity);
 }
 
 function finishRread(frame: Buffer, count: number): Buffer {
@@ -25,15 +25,20 @@ export async function read(ctx: RequestContext, m: Message<'Tread'>): Promise<Re
     const v = fid.xattrValue;
     const start = m.offset >= BigInt(v.length) ? v.length : Number(m.offset);
     const n = Math.min(count, v.length - start);
-    const frame = rreadFrame(n);
+    const frame = rreadFrame(ctx, n);
     v.copy(frame, RREAD_HEADER_SIZE, start, start + n);
     return finishRread(frame, n);
   }
   const open = ctx.open(fid);
   if (open.node.isDirectory) throw new P9Error(Errno.EISDIR);
-  const frame = rreadFrame(count);
-  const n = count === 0 ? 0 : await ctx.session.server.backend.read(open, m.offset, frame, RREAD_HEADER_SIZE, count);
-  return finishRread(frame, n);
+  const frame = rreadFrame(ctx, count);
+  try {
+    const n = count === 0 ? 0 : await ctx.session.server.backend.read(open, m.offset, frame, RREAD_HEADER_SIZE, count);
+    return finishRread(frame, n);
+  } catch (err) {
+    ctx.session.server.frames.give(frame);
+    throw err;
+  }
 }
 
 /** The payload is written from the request frame itself (a view, never copied). */

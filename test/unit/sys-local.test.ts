@@ -1,0 +1,114 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as sys from '../../src/backend/local/sys.js';
+import { StatIndex as S } from '../../src/backend/local/sys.js';
+
+// Calls on descriptors marked local run on the calling thread (see sys.markLocal): they finish
+// even while every thread of the pool is stuck, which is how these tests tell where a call ran.
+
+const b = (s: string): Buffer => Buffer.from(s);
+const POOL = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+
+/** Occupy every pool thread with a read of a fifo nobody writes until the returned release runs. */
+let fifos = 0;
+
+function blockPool(t: TestContext, dir: string): () => Promise<void> {
+  const fifo = path.join(dir, `fifo${fifos++}`);
+  execFileSync('mkfifo', [fifo]);
+  const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+  const reads = Array.from({ length: POOL }, () => new Promise<void>((r) => fs.read(fd, Buffer.alloc(1), 0, 1, null, () => r())));
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    fs.writeSync(fd, Buffer.alloc(POOL));
+    await Promise.all(reads);
+    fs.closeSync(fd);
+  };
+  t.after(release);
+  return release;
+}
+
+/** Whether `p` settles within a few turns of the event loop. */
+async function settlesSoon(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(() => (settled = true), () => (settled = true));
+  for (let i = 0; i < 5 && !settled; i++) await new Promise((r) => setTimeout(r, 20));
+  return settled;
+}
+
+async function scratch(t: TestContext): Promise<{ dir: string; root: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtfs-local-'));
+  const [root] = await sys.openRoot(b(dir));
+  t.after(() => {
+    sys.closeSync(root);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, root };
+}
+
+test('lookups, stats and small cached reads below a descriptor marked local do not wait for the pool', async (t) => {
+  const { dir, root } = await scratch(t);
+  fs.mkdirSync(path.join(dir, 'd'));
+  fs.writeFileSync(path.join(dir, 'd', 'f'), 'hello');
+  fs.readFileSync(path.join(dir, 'd', 'f'));
+  sys.markLocal(root);
+  const release = blockPool(t, dir);
+  const walked = sys.walk(root, [b('d'), b('f')]);
+  assert.ok(await settlesSoon(walked), 'the walk finished with the pool busy');
+  const { fds, errno } = await walked;
+  assert.equal(errno, 0);
+  const file = await sys.reopen(fds[1]!, sys.O.O_RDONLY);
+  const buf = Buffer.alloc(16);
+  const read = sys.pread(file, buf, 0, 16, 0n);
+  assert.ok(await settlesSoon(read), 'the cached read finished with the pool busy');
+  assert.equal(buf.subarray(0, await read).toString(), 'hello');
+  assert.ok(await settlesSoon(sys.fstat(fds[1]!)));
+  for (const fd of [file, ...fds]) await sys.close(fd);
+  await release();
+});
+
+test('calls on descriptors nobody marked local wait for the pool', async (t) => {
+  const { dir, root } = await scratch(t);
+  const release = blockPool(t, dir);
+  const st = sys.fstat(root);
+  assert.equal(await settlesSoon(st), false, 'the stat waited for a pool thread');
+  await release();
+  assert.equal((await st)[S.nlink]! >= 2n, true);
+});
+
+test('a lookup from a local descriptor onto another filesystem leaves the calling thread there', { skip: process.getuid?.() !== 0 && 'mounts a tmpfs' }, async (t) => {
+  const { dir, root } = await scratch(t);
+  const mnt = path.join(dir, 'mnt');
+  fs.mkdirSync(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'virtfs-test', mnt]);
+  try {
+    await walkOntoMount(t, dir, root, mnt);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+});
+
+async function walkOntoMount(t: TestContext, dir: string, root: number, mnt: string): Promise<void> {
+  fs.writeFileSync(path.join(mnt, 'x'), 'x');
+  sys.markLocal(root);
+  const release = blockPool(t, dir);
+  // The walk steps onto the tmpfs: it finishes on the pool, with every step right.
+  const walked = sys.walk(root, [b('mnt'), b('x')]);
+  assert.equal(await settlesSoon(walked), false, 'the walk went to the pool at the mount');
+  await release();
+  const { fds, stats, errno } = await walked;
+  assert.equal(errno, 0);
+  assert.equal(stats[1]![S.size], 1n);
+  assert.notEqual(stats[0]![S.dev], (await sys.fstat(root))[S.dev]);
+  const release2 = blockPool(t, dir);
+  const st = sys.fstat(fds[1]!);
+  assert.equal(await settlesSoon(st), false, 'calls on the other filesystem use the pool');
+  await release2();
+  await st;
+  for (const fd of fds) await sys.close(fd);
+}
