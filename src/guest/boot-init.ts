@@ -4,7 +4,8 @@ import { GUEST_MODULES } from './guest-kernel.js';
  * /init of the boot initramfs (busybox sh). It brings up the one network forward, mounts virtfs
  * from 10.0.2.100:564 as the new root, then either hands the machine to the root's /sbin/init or
  * runs a command chrooted there, reports its exit status on the second serial port (the host
- * cannot see the guest's processes otherwise) and powers off. /boot.conf, from the per-boot
+ * cannot see the guest's processes otherwise) and powers off; a boot that cannot go on reports
+ * why there too. /boot.conf, from the per-boot
  * archive, sets MOUNT_OPTS and, for a command, its arguments (`set -- ...`).
  */
 export const BOOT_INIT = `#!/bin/sh
@@ -14,19 +15,20 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 say() { echo "virtfs-boot: $*" >/dev/console; }
 halt_now() { sync; poweroff -f; sleep 10; }
+# A boot that cannot go on says why on the console and tells the host on the status port.
+fail() { say "$*"; echo "fail $*" >/dev/ttyS1; halt_now; }
 RUN_COMMAND=no
 . /boot.conf
 for m in ${GUEST_MODULES.join(' ')}; do
   [ -f /lib/modules/$m.ko ] && insmod /lib/modules/$m.ko 2>/dev/null
 done
 ip link set lo up
-ip link set eth0 up || { say "no network device (virtio-net) in this guest"; halt_now; }
+ip link set eth0 up || fail "no network device (virtio-net) in this guest"
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
 mkdir -p /newroot
 if ! mount -t 9p -o "trans=tcp,port=564,version=9p2000.L,$MOUNT_OPTS" 10.0.2.100 /newroot; then
-  say "cannot mount virtfs from the host as the root filesystem"
-  halt_now
+  fail "cannot mount virtfs from the host as the root filesystem"
 fi
 if [ "$RUN_COMMAND" = yes ]; then
   for d in proc sys dev; do [ -d /newroot/$d ] || mkdir /newroot/$d; done
@@ -48,8 +50,7 @@ if [ "$RUN_COMMAND" = yes ]; then
   halt_now
 fi
 if [ ! -x /newroot/sbin/init ] && [ ! -L /newroot/sbin/init ]; then
-  say "the root filesystem has no /sbin/init"
-  halt_now
+  fail "the root filesystem has no /sbin/init"
 fi
 mount --move /dev /newroot/dev
 mount --move /proc /newroot/proc

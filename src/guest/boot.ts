@@ -71,7 +71,10 @@ export async function bootGuest(o: BootOptions): Promise<BootResult> {
     const stop = () => machine.qemu.kill('SIGTERM');
     process.once('SIGTERM', stop);
     const exit = await machine.exited.finally(() => process.off('SIGTERM', stop));
-    const reported = /exit (\d+)/.exec(readFileSync(statusFile, 'latin1'));
+    const status = readFileSync(statusFile, 'latin1');
+    const failed = /^fail (.*)$/m.exec(status);
+    if (failed) return { status: 1, problem: `the guest could not boot: ${failed[1]}` };
+    const reported = /exit (\d+)/.exec(status);
     if (o.command) {
       if (reported) return { status: Number(reported[1]) };
       return { status: 1, problem: `the guest stopped without reporting the command's exit status (qemu ${exit.signal ? `killed by ${exit.signal}` : `exited ${exit.code}`})` };

@@ -67,7 +67,8 @@ describe('virtfs boot: a guest whose root is a user\'s directory', { timeout: 15
   test('a root without /sbin/init is a one-line error, not a hang', async () => {
     rmSync(join(parent, 'root', 'sbin', 'init'));
     const r = await virtfsAsNobody(['boot', join(parent, 'root')]);
-    assert.match(r.output, /the root filesystem has no \/sbin\/init/);
+    assert.equal(r.status, 1, r.output);
+    assert.match(r.output, /^virtfs: the guest could not boot: the root filesystem has no \/sbin\/init$/m);
   });
 
   test('a directory that does not exist is refused before anything starts', async () => {
