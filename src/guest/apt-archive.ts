@@ -41,13 +41,13 @@ export class AptArchive {
   /** Write the configuration and fetch the suite's package lists (apt-get update). */
   async update(): Promise<void> {
     for (const d of ['etc/apt.conf.d', 'etc/preferences.d', 'etc/sources.list.d', 'lists/partial', 'archives/partial', 'dpkg']) {
-      mkdirSync(join(this.dir, d), { recursive: true });
+      mkdirSync(join(this.dir, d), { recursive: true, mode: 0o755 });
     }
     // An empty status: apt resolves as for a system with nothing installed.
-    if (!existsSync(join(this.dir, 'dpkg', 'status'))) writeFileSync(join(this.dir, 'dpkg', 'status'), '');
+    if (!existsSync(join(this.dir, 'dpkg', 'status'))) writeFileSync(join(this.dir, 'dpkg', 'status'), '', { mode: 0o644 });
     const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
     const signedBy = existsSync(keyring) ? ` [signed-by=${keyring}]` : '';
-    writeFileSync(join(this.dir, 'etc', 'sources.list'), `deb${signedBy} ${this.mirror} ${this.suite} main\n`);
+    writeFileSync(join(this.dir, 'etc', 'sources.list'), `deb${signedBy} ${this.mirror} ${this.suite} main\n`, { mode: 0o644 });
     const d = this.dir;
     writeFileSync(
       this.config,

@@ -46,9 +46,9 @@ export function baseInitramfs(kernel: GuestKernel): string {
     if (modules.includes(`${m}.ko`)) entries.push({ path: `lib/modules/${m}.ko`, mode: S_IFREG | 0o644, data: readFileSync(join(kernel.modules, `${m}.ko`)) });
   }
   entries.push({ path: 'init', mode: S_IFREG | 0o755, data: Buffer.from(BOOT_INIT) });
-  mkdirSync(cacheDir(), { recursive: true });
+  mkdirSync(cacheDir(), { recursive: true, mode: 0o755 });
   const tmp = `${out}.${process.pid}.tmp`;
-  writeFileSync(tmp, newcArchive(entries));
+  writeFileSync(tmp, newcArchive(entries), { mode: 0o644 });
   renameSync(tmp, out);
   return out;
 }

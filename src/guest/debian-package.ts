@@ -18,7 +18,7 @@ export function unpackedPackage(pkg: string): string {
   const version = candidateVersion(pkg);
   const dir = join(cacheDir(), 'packages', `${pkg}_${version.replace(/[^A-Za-z0-9.+~-]/g, '_')}`);
   if (existsSync(dir)) return dir;
-  mkdirSync(join(cacheDir(), 'packages'), { recursive: true });
+  mkdirSync(join(cacheDir(), 'packages'), { recursive: true, mode: 0o755 });
   // Staged beside its final place, so the rename never crosses filesystems.
   const work = mkdtempSync(join(cacheDir(), 'packages', '.fetch-'));
   try {

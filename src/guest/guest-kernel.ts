@@ -36,7 +36,7 @@ export function guestKernel(): GuestKernel {
   const dir = join(cacheDir(), 'kernel', pkg);
   const found = { pkg, vmlinuz: join(dir, 'vmlinuz'), modules: join(dir, 'modules') };
   if (existsSync(found.vmlinuz)) return found;
-  mkdirSync(join(cacheDir(), 'kernel'), { recursive: true });
+  mkdirSync(join(cacheDir(), 'kernel'), { recursive: true, mode: 0o755 });
   const work = mkdtempSync(join(cacheDir(), 'kernel', '.fetch-'));
   try {
     chmodSync(work, 0o777); // apt-get download drops to the _apt user when it runs as root
@@ -46,7 +46,7 @@ export function guestKernel(): GuestKernel {
     const x = join(work, 'x');
     runTool('dpkg-deb', ['-x', join(work, deb), x]);
     const staging = join(work, 'out');
-    mkdirSync(join(staging, 'modules'), { recursive: true });
+    mkdirSync(join(staging, 'modules'), { recursive: true, mode: 0o755 });
     const image = readdirSync(join(x, 'boot')).find((f) => f.startsWith('vmlinuz-'));
     if (!image) throw new Error(`${pkg} has no boot/vmlinuz-*`);
     copyFileSync(join(x, 'boot', image), join(staging, 'vmlinuz'));

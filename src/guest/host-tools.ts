@@ -4,7 +4,9 @@ import { join } from 'node:path';
 
 /**
  * Where fetched packages, kernels and initramfs images are kept between runs (never in a
- * repository): VIRTFS_CACHE, else $XDG_CACHE_HOME/virtfs, else ~/.cache/virtfs.
+ * repository): VIRTFS_CACHE, else $XDG_CACHE_HOME/virtfs, else ~/.cache/virtfs. Everything made
+ * there gets an explicit mode: a process that has started a server runs with umask 0, and a
+ * kernel or initramfs another user could rewrite would give them the guest's root.
  */
 export function cacheDir(): string {
   if (process.env.VIRTFS_CACHE) return process.env.VIRTFS_CACHE;

@@ -40,7 +40,7 @@ export async function installDebian(o: InstallOptions): Promise<void> {
     if (!statSync(dir).isDirectory()) throw new Error(`${o.dir}: not a directory`);
     if (readdirSync(dir).length > 0) throw new Error(`${o.dir}: not empty (install-debian makes a new system in an empty or new directory)`);
   } else {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
   }
   const p = o.progress;
 
