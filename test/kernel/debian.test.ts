@@ -15,7 +15,7 @@ import { parseConsole } from './qemu-guest.js';
 // ordinary host user (nobody), under software emulation. The longest test in the suite.
 
 const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const INCLUDE = 'systemd-sysv,passwd,login,procps';
+const INCLUDE = 'systemd-sysv,passwd,login,procps,libcap2-bin';
 const minutes = (ms: number) => `${(ms / 60_000).toFixed(1)} min`;
 
 /** A one-file package to install with apt-get from a local path. */
@@ -98,8 +98,11 @@ describe('Debian on virtfs: install and boot as an ordinary user', { timeout: 90
     if (state === 'degraded') process.stdout.write(`# degraded: ${g.values.get('failed-units')}\n`);
     const failed = [...g.checks].filter(([, c]) => !c.ok).map(([n, c]) => `${n}: ${c.detail}`);
     assert.deepEqual(failed, []);
-    for (const name of ['dpkg-audit', 'apt-install-local-deb', 'useradd', 'su-to-user', 'passwd-setuid-root', 'dev-null', 'dev-ptmx']) {
+    for (const name of ['dpkg-audit', 'apt-install-local-deb', 'useradd', 'su-to-user', 'file-capability', 'passwd-setuid-root', 'dev-null', 'dev-ptmx']) {
       assert.ok(g.checks.get(name)?.ok, `check ${name} ran and passed`);
     }
+    const capsh = join(dir, 'usr', 'local', 'bin', 'capsh-raw');
+    assert.ok(hostXattr(capsh, 'user.virtfs.security.capability'), 'the capability is kept in the mapped model');
+    assert.equal(hostXattr(capsh, 'security.capability'), null, 'and the host kernel never sees one');
   });
 });
