@@ -1,16 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { pino } from 'pino';
 import { securityModelNames, type SecurityModelName } from '../backend/local/security-model.js';
 import { MIN_MSIZE } from '../protocol/constants.js';
 import { bootGuest } from '../guest/boot.js';
-
-function integer(min: number, max: number) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-    return Number(v);
-  };
-}
+import { integer } from './option-parsers.js';
 
 interface BootFlags {
   memory: number;

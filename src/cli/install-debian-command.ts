@@ -3,13 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { installDebian } from '../guest/install-debian.js';
 import { InstallProgress } from '../guest/install-progress.js';
-
-function integer(min: number, max: number) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}`);
-    return Number(v);
-  };
-}
+import { integer } from './option-parsers.js';
 
 function packageList(v: string, previous: string[]): string[] {
   const names = v.split(/[,\s]+/).filter(Boolean);

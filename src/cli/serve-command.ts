@@ -15,15 +15,7 @@ import { passwdLookup } from '../server/users.js';
 import { DEFAULT_LISTEN, formatListenAddress, isLoopback, parseListenAddress } from '../transport/listen-address.js';
 import { dropPrivileges, parseUserArg, type RunAs } from './drop-privileges.js';
 import { mountLines } from './mount-hint.js';
-
-function integer(min: number, max: number) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a whole number`);
-    const n = Number(v);
-    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
-    return n;
-  };
-}
+import { integer } from './option-parsers.js';
 
 /** A positive number of seconds, fractions allowed (tests use short timeouts); returns milliseconds. */
 function seconds(v: string): number {

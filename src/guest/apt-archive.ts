@@ -108,11 +108,8 @@ export class AptArchive {
     return /Candidate:\s*(?!\(none\))\S+/.test(out);
   }
 
-  /**
-   * `pkgs` and everything they depend on (no recommends), in the order apt would unpack them,
-   * downloaded into the archive's cache.
-   */
-  async resolveAndDownload(pkgs: readonly string[]): Promise<DebFile[]> {
+  /** `pkgs` and everything they depend on (no recommends), as apt would install them. */
+  async resolve(pkgs: readonly string[]): Promise<DebFile[]> {
     // A simulation names every package and version (--print-uris leaves out what is cached).
     const plan = await this.apt('apt-get', ['-q', '-s', 'install', ...pkgs]);
     const debs: DebFile[] = [];
@@ -123,6 +120,12 @@ export class AptArchive {
       debs.push({ pkg, version, file, path: join(this.dir, 'archives', file) });
     }
     if (debs.length === 0) throw new Error(`apt resolved nothing to install for ${pkgs.join(' ')}`);
+    return debs;
+  }
+
+  /** resolve(), with every .deb downloaded into the archive's cache. */
+  async resolveAndDownload(pkgs: readonly string[]): Promise<DebFile[]> {
+    const debs = await this.resolve(pkgs);
     await this.apt('apt-get', ['-q', '-y', '--download-only', 'install', ...pkgs]);
     for (const d of debs) if (!existsSync(d.path)) throw new Error(`apt did not download ${d.file}`);
     return debs;

@@ -11,8 +11,22 @@ export function candidateVersion(pkg: string): string {
 }
 
 /**
- * `pkg` from the host's apt sources, unpacked (files only, no maintainer scripts) into the cache
- * and kept there by name and version. Needs no root: apt-get download and dpkg-deb -x.
+ * Download `spec` (NAME or NAME=VERSION) with the host's apt and unpack its files (no maintainer
+ * scripts) into a fresh directory `into` inside `work`, which must be a new directory of the
+ * caller's, on the same filesystem as where the result goes. Needs no root.
+ */
+export function fetchAndUnpack(spec: string, work: string, into: string): string {
+  chmodSync(work, 0o777); // apt-get download drops to the _apt user when it runs as root
+  runTool('apt-get', ['download', '-q', spec], { cwd: work });
+  const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
+  if (!deb) throw new Error(`apt-get download ${spec} produced no .deb`);
+  const out = join(work, into);
+  runTool('dpkg-deb', ['-x', join(work, deb), out]);
+  return out;
+}
+
+/**
+ * `pkg` from the host's apt sources, unpacked into the cache and kept there by name and version.
  */
 export function unpackedPackage(pkg: string): string {
   const version = candidateVersion(pkg);
@@ -22,12 +36,7 @@ export function unpackedPackage(pkg: string): string {
   // Staged beside its final place, so the rename never crosses filesystems.
   const work = mkdtempSync(join(cacheDir(), 'packages', '.fetch-'));
   try {
-    chmodSync(work, 0o777); // apt-get download drops to the _apt user when it runs as root
-    runTool('apt-get', ['download', '-q', `${pkg}=${version}`], { cwd: work });
-    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
-    runTool('dpkg-deb', ['-x', join(work, deb), join(work, 'root')]);
-    renameSync(join(work, 'root'), dir);
+    renameSync(fetchAndUnpack(`${pkg}=${version}`, work, 'root'), dir);
     return dir;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -1,5 +1,6 @@
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fetchAndUnpack } from './debian-package.js';
 import { cacheDir, runTool } from './host-tools.js';
 
 /**
@@ -39,12 +40,7 @@ export function guestKernel(): GuestKernel {
   mkdirSync(join(cacheDir(), 'kernel'), { recursive: true, mode: 0o755 });
   const work = mkdtempSync(join(cacheDir(), 'kernel', '.fetch-'));
   try {
-    chmodSync(work, 0o777); // apt-get download drops to the _apt user when it runs as root
-    runTool('apt-get', ['download', '-q', pkg], { cwd: work });
-    const deb = readdirSync(work).find((f) => f.endsWith('.deb'));
-    if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
-    const x = join(work, 'x');
-    runTool('dpkg-deb', ['-x', join(work, deb), x]);
+    const x = fetchAndUnpack(pkg, work, 'x');
     const staging = join(work, 'out');
     mkdirSync(join(staging, 'modules'), { recursive: true, mode: 0o755 });
     const image = readdirSync(join(x, 'boot')).find((f) => f.startsWith('vmlinuz-'));

@@ -14,6 +14,9 @@ const S_IFIFO = 0o010000;
 
 const isErrno = (err: unknown, e: number) => err instanceof P9Error && err.errno === e;
 
+/** The directory holding a relative path, '' for the top. */
+const parentOf = (path: string) => (path.includes('/') ? dirname(path) : '');
+
 /**
  * Writes a file tree into a virtfs export through the 9P protocol, as the guest's root: the
  * server's security model decides how owners, modes and device nodes are kept on the host, so a
@@ -44,7 +47,7 @@ export class GuestTreeWriter {
   async dir(path: string): Promise<number> {
     const known = this.dirs.get(path);
     if (known !== undefined) return known;
-    const parent = await this.dir(path.includes('/') ? dirname(path) : '');
+    const parent = await this.dir(parentOf(path));
     const name = basename(path);
     try {
       await this.client.mkdir(parent, name, 0o755, 0);
@@ -57,7 +60,7 @@ export class GuestTreeWriter {
   }
 
   async mkdir(path: string, mode: number, uid = 0, gid = 0, mtime?: number): Promise<void> {
-    const parent = await this.dir(dirname(path) === '.' ? '' : dirname(path));
+    const parent = await this.dir(parentOf(path));
     let fresh = true;
     try {
       await this.client.mkdir(parent, basename(path), mode & 0o777, gid);
@@ -82,7 +85,7 @@ export class GuestTreeWriter {
 
   /** A regular file; false if something of that name was there already (and is kept). */
   async file(path: string, data: Buffer, mode: number, uid = 0, gid = 0, mtime?: number): Promise<boolean> {
-    const parent = await this.dir(dirname(path) === '.' ? '' : dirname(path));
+    const parent = await this.dir(parentOf(path));
     const { fid } = await this.client.walk(parent, []);
     try {
       try {
@@ -103,7 +106,7 @@ export class GuestTreeWriter {
   }
 
   async symlink(path: string, target: string): Promise<void> {
-    const parent = await this.dir(dirname(path) === '.' ? '' : dirname(path));
+    const parent = await this.dir(parentOf(path));
     try {
       await this.client.symlink(parent, basename(path), target, 0);
     } catch (err) {
@@ -113,7 +116,7 @@ export class GuestTreeWriter {
   }
 
   async hardlink(path: string, existing: string): Promise<void> {
-    const parent = await this.dir(dirname(path) === '.' ? '' : dirname(path));
+    const parent = await this.dir(parentOf(path));
     const { fid } = await this.client.walk(this.root, existing.split('/'));
     try {
       await this.client.link(parent, fid, basename(path));
@@ -127,7 +130,7 @@ export class GuestTreeWriter {
 
   /** A device node or fifo; `type` is S_IFCHR, S_IFBLK or S_IFIFO. */
   async node(path: string, type: number, mode: number, major = 0, minor = 0, uid = 0, gid = 0): Promise<void> {
-    const parent = await this.dir(dirname(path) === '.' ? '' : dirname(path));
+    const parent = await this.dir(parentOf(path));
     try {
       await this.client.mknod(parent, basename(path), type | (mode & 0o7777), major, minor, gid);
     } catch (err) {

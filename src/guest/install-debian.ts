@@ -51,8 +51,10 @@ export async function installDebian(o: InstallOptions): Promise<void> {
   const merged = (await archive.has('usr-is-merged')) ? ['usr-is-merged'] : [];
   const requiredNames = [...(await archive.requiredPackages()), ...merged];
   p.phase('Downloading packages');
-  const required = await archive.resolveAndDownload(requiredNames);
+  const required = await archive.resolve(requiredNames);
   const all = await archive.resolveAndDownload([...requiredNames, 'apt', ...o.include]);
+  const downloaded = new Set(all.map((d) => d.file));
+  for (const d of required) if (!downloaded.has(d.file)) throw new Error(`apt chose ${d.file} for the required set but not for the whole install`);
   const requiredSet = new Set(required.map((d) => d.pkg));
   const base = all.filter((d) => !requiredSet.has(d.pkg));
 
