@@ -909,6 +909,150 @@ static napi_value js_getdents(napi_env env, napi_callback_info info) {
   return job_start(env, j);
 }
 
+/* Treaddir in one call: getdents64 from the cookie, each entry written as a 9P2000.L dirent
+ * (qid[13] offset[8] type[1] name[s], little-endian) straight into the reply frame, until the
+ * directory ends or the next entry does not fit. Turning ~10,000 entries into 9P in JavaScript
+ * cost twice getdents itself; the model's rules come as data instead (readdir_rules). An entry
+ * whose qid path the rules cannot express (an inode number above max_ino) stops the call:
+ * JavaScript goes on from the cookie returned, with the full QidMapper. */
+typedef struct {
+  uint8_t type_map[16];   /* host d_type -> the guest's */
+  uint64_t path_prefix;   /* qid.path = prefix | d_ino ... */
+  uint64_t max_ino;       /* ... for d_ino <= max_ino */
+  uint64_t dotdot_path;   /* qid.path of "..", if not 0 (the export root's own "..") */
+} readdir_rules;
+
+static void put_le(uint8_t *p, uint64_t v, int n) {
+  for (int i = 0; i < n; i++, v >>= 8) p[i] = (uint8_t)v;
+}
+
+static bool is_reserved(const job *j, const char *name) {
+  const char *r = j->names;
+  for (uint32_t i = 0; i < j->nnames; i++, r += strlen(r) + 1)
+    if (strcmp(r, name) == 0) return true;
+  return false;
+}
+
+static void do_readdir9p(job *j) {
+  const readdir_rules *rules = (const readdir_rules *)j->out;
+  if (lseek(j->fd, (off_t)j->a, SEEK_SET) < 0) {
+    j->err = errno;
+    j->op = "lseek";
+    return;
+  }
+  /* Room for the largest record however small the reply, and no more than the reply can take. */
+  size_t dlen = j->len < 4096 ? 4096 : j->len > (64 << 10) ? (64 << 10) : j->len;
+  char *d = malloc(dlen);
+  if (!d) {
+    j->err = ENOMEM;
+    return;
+  }
+  uint8_t *o = j->buf;
+  size_t at = 0;
+  int64_t resume = j->a;
+  bool stop = false;
+  while (!stop) {
+    ssize_t n = getdents64(j->fd, d, dlen);
+    if (n < 0) {
+      j->err = errno;
+      j->op = "getdents64";
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t p = 0; p < n;) {
+      uint64_t ino;
+      int64_t off;
+      uint16_t reclen;
+      memcpy(&ino, d + p, 8);
+      memcpy(&off, d + p + 8, 8);
+      memcpy(&reclen, d + p + 16, 2);
+      uint8_t type = (uint8_t)d[p + 18];
+      const char *name = d + p + 19;
+      size_t nlen = strnlen(name, reclen - 19);
+      p += reclen;
+      if (is_reserved(j, name)) {
+        resume = off;
+        continue;
+      }
+      uint64_t path;
+      if (rules->dotdot_path && nlen == 2 && name[0] == '.' && name[1] == '.') path = rules->dotdot_path;
+      else if (ino <= rules->max_ino) path = rules->path_prefix | ino;
+      else {
+        j->c = 1;
+        stop = true;
+        break;
+      }
+      if (at + 24 + nlen > j->len) {
+        stop = true;
+        break;
+      }
+      uint8_t t = rules->type_map[type & 15];
+      uint8_t *e = o + at;
+      e[0] = t == DT_DIR ? 0x80 : t == DT_LNK ? 0x02 : 0; /* QTDIR, QTSYMLINK, QTFILE */
+      put_le(e + 1, 0, 4);
+      put_le(e + 5, path, 8);
+      put_le(e + 13, (uint64_t)off, 8);
+      e[21] = t;
+      put_le(e + 22, nlen, 2);
+      memcpy(e + 24, name, nlen);
+      at += 24 + nlen;
+      resume = off;
+    }
+  }
+  free(d);
+  j->ret = (int64_t)at;
+  j->b = resume;
+}
+
+static napi_value done_readdir9p(napi_env env, job *j) {
+  napi_value arr, bytes, cookie, more;
+  if (napi_create_array_with_length(env, 3, &arr) != napi_ok || napi_create_int64(env, j->ret, &bytes) != napi_ok ||
+      napi_create_bigint_int64(env, j->b, &cookie) != napi_ok || napi_get_boolean(env, j->c != 0, &more) != napi_ok ||
+      napi_set_element(env, arr, 0, bytes) != napi_ok || napi_set_element(env, arr, 1, cookie) != napi_ok ||
+      napi_set_element(env, arr, 2, more) != napi_ok)
+    return NULL;
+  return arr;
+}
+
+/* readdir9p(fd, cookie, frame, offset, limit, typeMap, pathPrefix, maxIno, dotdotPath, reserved?) */
+static napi_value js_readdir9p(napi_env env, napi_callback_info info) {
+  ARGS(10);
+  job *j = job_new("readdir", do_readdir9p, done_readdir9p);
+  if (!j) return NULL;
+  readdir_rules *rules = calloc(1, sizeof *rules);
+  j->out = (char *)rules;
+  void *map;
+  size_t maplen;
+  int64_t prefix, max_ino, dotdot;
+  if (!rules || !arg_i32(env, argv[0], &j->fd) || !arg_b64(env, argv[1], &j->a) ||
+      !arg_window(env, argv[2], argv[3], argv[4], j) || !arg_bytes(env, argv[5], &map, &maplen) ||
+      !arg_b64(env, argv[6], &prefix) || !arg_b64(env, argv[7], &max_ino) || !arg_b64(env, argv[8], &dotdot))
+    return job_abort(env, j);
+  if (maplen != 16) {
+    range_error(env, "typeMap must have 16 entries");
+    return job_abort(env, j);
+  }
+  memcpy(rules->type_map, map, 16);
+  rules->path_prefix = (uint64_t)prefix;
+  rules->max_ino = (uint64_t)max_ino;
+  rules->dotdot_path = (uint64_t)dotdot;
+  napi_valuetype t;
+  if (napi_typeof(env, argv[9], &t) != napi_ok) return job_abort(env, j);
+  if (t != napi_undefined) {
+    void *names;
+    size_t len;
+    if (!arg_bytes(env, argv[9], &names, &len)) return job_abort(env, j);
+    if (len == 0 || ((char *)names)[len - 1] != 0) {
+      range_error(env, "reserved names must each end with a NUL");
+      return job_abort(env, j);
+    }
+    if (!(j->names = malloc(len))) return job_abort(env, j);
+    memcpy(j->names, names, len);
+    for (size_t i = 0; i < len; i++) j->nnames += ((char *)names)[i] == 0;
+  }
+  return job_start(env, j);
+}
+
 /* ---------- creating, linking, removing ---------- */
 
 static void do_mkdirat(job *j) { RET(mkdirat(j->fd, j->name, (mode_t)j->mode)); }
@@ -1359,6 +1503,10 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
 
 /* A read of at most INLINE_READ_MAX bytes, asked for or left before the end of the file (the
  * Linux client asks for a whole msize however small the file). */
+/* A listing that may fill a large reply stays on the pool: thousands of entries of an ext4 htree
+ * directory cost milliseconds, mostly hashing names, and would stall every other client. */
+#define INLINE_READDIR_MAX (16 << 10)
+
 static bool reads_little(job *j) {
   struct stat st;
   if (j->len <= INLINE_READ_MAX) return true;
@@ -1392,6 +1540,7 @@ static bool runs_inline(job *j) {
     j->exec = do_pread_cached;
     return true;
   }
+  if (e == do_readdir9p) return j->len <= INLINE_READDIR_MAX;
   return e == do_fstat || e == do_close || e == do_getdents || e == do_mkdirat || e == do_mknodat ||
          e == do_symlinkat || e == do_linkat || e == do_readlink || e == do_fchown || e == do_fchmod ||
          e == do_utimens || e == do_fstatfs || e == do_getxattr || e == do_listxattr || e == do_setxattr ||
@@ -1438,7 +1587,7 @@ NAPI_MODULE_INIT() {
       {"openPath", js_open_path},   {"walk", js_walk},           {"openRoot", js_open_root},
       {"fstat", js_fstat},          {"reopen", js_reopen},       {"openat", js_openat},
       {"close", js_close},          {"closeSync", js_close_sync}, {"pread", js_pread},
-      {"pwrite", js_pwrite},        {"getdents", js_getdents},   {"mkdirat", js_mkdirat},
+      {"pwrite", js_pwrite},        {"getdents", js_getdents},   {"readdir9p", js_readdir9p}, {"mkdirat", js_mkdirat},
       {"mknodat", js_mknodat},      {"symlinkat", js_symlinkat}, {"readlink", js_readlink},
       {"linkat", js_linkat},        {"renameat", js_renameat},   {"unlinkat", js_unlinkat},
       {"fchown", js_fchown},        {"fchmod", js_fchmod},       {"utimens", js_utimens},

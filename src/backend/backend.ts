@@ -1,3 +1,4 @@
+import type { DirentPacker } from '../protocol/dirent.js';
 import type { P9Error } from '../protocol/errno.js';
 import type { Qid } from '../protocol/qid.js';
 import type { Refcounted } from './refcounted.js';
@@ -119,10 +120,11 @@ export interface Backend {
   read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number>;
   write(file: OpenFile, offset: bigint, data: Buffer): Promise<number>;
   /**
-   * Fill `out` with whole entries starting after `cookie` (0: from the start). `add` returns false
-   * when the next entry does not fit; the next call resumes from the last offset added.
+   * Fill `out` with whole entries starting after `cookie` (0: from the start), as many as fit; the
+   * next call resumes from the last offset added. Entries go straight into the reply frame in
+   * their wire form: a directory of thousands costs the packing, not objects per entry.
    */
-  readdir(file: OpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void>;
+  readdir(file: OpenFile, cookie: bigint, out: DirentPacker): Promise<void>;
   fsync(file: OpenFile, datasync: boolean): Promise<void>;
   statfs(node: Node): Promise<Statfs>;
   /** Try to take or release a byte-range lock without waiting: true if granted. */
@@ -149,4 +151,3 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export type DirentSink = (qid: Qid, offset: bigint, type: number, name: Buffer) => boolean;

@@ -33,6 +33,25 @@ export class DirentPacker {
     return this.at - this.start;
   }
 
+  /** Where the next entry goes in {@link buffer}, and the bytes left for entries. */
+  get position(): number {
+    return this.at;
+  }
+
+  get room(): number {
+    return this.limit - this.length;
+  }
+
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  /** Count `bytes` of whole entries another writer put at {@link position}. */
+  advance(bytes: number): void {
+    if (!(Number.isInteger(bytes) && bytes >= 0 && bytes <= this.room)) throw new RangeError(`cannot advance ${bytes} bytes with ${this.room} left`);
+    this.at += bytes;
+  }
+
   /** Append one entry; false when it does not fit in what is left. */
   add(qidType: number, qidVersion: number, qidPath: bigint, offset: bigint, type: number, name: Uint8Array): boolean {
     const need = direntSize(name.length);

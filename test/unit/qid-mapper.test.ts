@@ -84,3 +84,35 @@ test('multidevs warn keeps raw inode numbers and tells each other filesystem onc
   assert.equal(m.path(1n, 42n), 42n);
   assert.deepEqual(told, [2n, 3n]);
 });
+
+test('property: the direct rule, where there is one, agrees with path() for every inode it covers', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom('remap', 'warn', 'forbid') as fc.Arbitrary<'remap' | 'warn' | 'forbid'>,
+      fc.array(fc.tuple(fc.bigInt({ min: 1n, max: 6n }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n })), { maxLength: 40 }),
+      (policy, pairs) => {
+        const m = new QidMapper(1n, policy);
+        for (const [dev, ino] of pairs) {
+          const rule = m.direct(dev);
+          assert.ok(rule, 'a handful of filesystems always have a rule');
+          if (ino <= rule.maxIno) assert.equal(rule.prefix | ino, m.path(dev, ino), `dev ${dev} ino ${ino}`);
+        }
+      },
+    ),
+  );
+});
+
+test('the direct rule covers the export\'s inode numbers below 2^63, and other filesystems\' below 2^48', () => {
+  const m = new QidMapper(1n);
+  assert.deepEqual(m.direct(1n), { prefix: 0n, maxIno: 2n ** 63n - 1n });
+  const other = m.direct(9n)!;
+  assert.equal(other.maxIno, 2n ** 48n - 1n);
+  assert.equal(other.prefix, m.path(9n, 0n));
+});
+
+test('past 32,767 other filesystems there is no direct rule: each path is remembered one by one', () => {
+  const m = new QidMapper(0n);
+  for (let dev = 1n; dev <= 32767n; dev++) assert.ok(m.direct(dev));
+  assert.equal(m.direct(40000n), null);
+  assert.notEqual(m.path(40000n, 5n), m.path(40001n, 5n));
+});

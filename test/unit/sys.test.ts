@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import * as sys from '../../src/backend/local/sys.js';
 import { O, StatIndex as S, type RawStat } from '../../src/backend/local/sys.js';
+import { parseDirents as parseWireDirents, type Dirent } from '../../src/protocol/dirent.js';
 
 const E = os.constants.errno;
 const b = (s: string): Buffer => Buffer.from(s);
@@ -482,6 +483,83 @@ test('parseDirents stops when visit returns false and gives names as views into 
   assert.equal(names.length, 2);
   assert.equal(names[0]!.buffer, buf.buffer);
   assert.ok(!names[0]!.includes(0));
+});
+
+// ---------- readdir9p: getdents packed as 9P dirents by the addon ----------
+
+const identityTypes = Uint8Array.from({ length: 16 }, (_, t) => t);
+const plainRules: sys.DirentRules = { typeMap: identityTypes, pathPrefix: 0n, maxIno: (1n << 63n) - 1n, dotdotPath: 0n };
+
+test('readdir9p packs every entry as a 9P dirent, resumes from its cookie and stops at a full reply', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(dir, `file-${i}`), '');
+  fs.mkdirSync(path.join(dir, 'sub'));
+  fs.symlinkSync('file-0', path.join(dir, 'link'));
+  const fd = await openDir(root, fds);
+  const frame = Buffer.alloc(2000, 0xee);
+  const seen = new Map<string, Dirent>();
+  const sizes: number[] = [];
+  let cookie = 0n;
+  for (let calls = 0; ; calls++) {
+    assert.ok(calls < 100, 'no progress');
+    // A window in the middle of the frame: nothing outside it may be written.
+    const [bytes, resume, more] = await sys.readdir9p(fd, cookie, frame, 100, 1800, plainRules);
+    assert.equal(more, false);
+    assert.ok(bytes <= 1800);
+    assert.ok(frame.subarray(0, 100).every((x) => x === 0xee) && frame.subarray(100 + bytes).every((x) => x === 0xee), 'wrote outside its window');
+    if (bytes === 0) break;
+    const entries = parseWireDirents(frame.subarray(100, 100 + bytes));
+    sizes.push(bytes);
+    for (const e of entries) {
+      assert.ok(!seen.has(e.name.toString()), `${e.name} listed twice`);
+      seen.set(e.name.toString(), e);
+    }
+    assert.equal(resume, entries.at(-1)!.offset, 'resumes after the last entry written');
+    frame.fill(0xee);
+    cookie = resume;
+  }
+  assert.equal(seen.size, 304);
+  // Every reply but the last was filled until the next entry (24 + a name of up to 9) did not fit.
+  for (const bytes of sizes.slice(0, -1)) assert.ok(1800 - bytes < 24 + 9, `stopped at ${bytes} bytes while the next entry would have fitted`);
+  const DT_DIR = 4, DT_REG = 8, DT_LNK = 10;
+  const f = seen.get('file-7')!;
+  assert.deepEqual([f.qid.type, f.qid.version, f.qid.path, f.type], [0, 0, fs.lstatSync(path.join(dir, 'file-7'), { bigint: true }).ino, DT_REG]);
+  assert.deepEqual([seen.get('sub')!.qid.type, seen.get('sub')!.type], [0x80, DT_DIR]);
+  assert.deepEqual([seen.get('link')!.qid.type, seen.get('link')!.type], [0x02, DT_LNK]);
+});
+
+test('readdir9p applies the rules: type map, path prefix, "..", reserved names, and stops at an inode it cannot map', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  for (const n of ['a', 'b', '.hidden-1', '.hidden-2']) fs.writeFileSync(path.join(dir, n), '');
+  const fd = await openDir(root, fds);
+  const frame = Buffer.alloc(4096);
+  const typeMap = Uint8Array.from(identityTypes);
+  typeMap[8] = 0; // DT_REG shown as DT_UNKNOWN, as the mapped models do
+  const prefix = (1n << 63n) | (5n << 48n);
+  const reserved = Buffer.from('.hidden-1\0.hidden-2\0');
+  const [bytes, , more] = await sys.readdir9p(fd, 0n, frame, 0, frame.length, { typeMap, pathPrefix: prefix, maxIno: (1n << 48n) - 1n, dotdotPath: 77n, reserved });
+  assert.equal(more, false);
+  const got = new Map(parseWireDirents(frame.subarray(0, bytes)).map((e) => [e.name.toString(), e]));
+  assert.deepEqual([...got.keys()].sort(), ['.', '..', 'a', 'b']);
+  assert.equal(got.get('a')!.type, 0);
+  assert.equal(got.get('a')!.qid.path, prefix | fs.lstatSync(path.join(dir, 'a'), { bigint: true }).ino);
+  assert.equal(got.get('..')!.qid.path, 77n);
+  assert.equal(got.get('.')!.type, 4);
+
+  // No inode number here is below 1: the first entry stops the call, which asks JavaScript to go on.
+  const [none, resume, stopped] = await sys.readdir9p(fd, 0n, frame, 0, frame.length, { ...plainRules, maxIno: 0n });
+  assert.deepEqual([none, resume, stopped], [0, 0n, true]);
+});
+
+test('readdir9p checks its arguments', async (t) => {
+  const { root, fds } = await scratch(t);
+  const fd = await openDir(root, fds);
+  const frame = Buffer.alloc(64);
+  assert.throws(() => sys.readdir9p(fd, 0n, frame, 60, 10, plainRules), RangeError);
+  assert.throws(() => sys.readdir9p(fd, 0n, frame, 0, 64, { ...plainRules, typeMap: new Uint8Array(4) }), RangeError);
+  assert.throws(() => sys.readdir9p(fd, 0n, frame, 0, 64, { ...plainRules, reserved: Buffer.from('x') }), RangeError);
+  // A reply too small for any entry gets none, and the cookie it started from.
+  assert.deepEqual(await sys.readdir9p(fd, 0n, frame, 0, 20, plainRules), [0, 0n, false]);
 });
 
 test('names are raw bytes, not UTF-8 strings', async (t) => {

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { readlink as readlinkPath } from 'node:fs/promises';
-import type { Attr, Backend, Credentials, DirentSink, LockRange, Node, OpenFile, SetattrRequest, Statfs, WalkResult } from '../backend.js';
+import type { Attr, Backend, Credentials, LockRange, Node, OpenFile, SetattrRequest, Statfs, WalkResult } from '../backend.js';
 import { AT_REMOVEDIR, DirentType, LinuxOpenFlag, LockType, QidType, SetattrValid, XATTR_SIZE_MAX, XattrFlag } from '../../protocol/constants.js';
+import type { DirentPacker } from '../../protocol/dirent.js';
 import { Errno, P9Error, toErrno } from '../../protocol/errno.js';
 import type { Qid } from '../../protocol/qid.js';
 import { BufferPool } from './buffer-pool.js';
@@ -55,6 +56,8 @@ export class LocalBackend implements Backend {
   private readonly direntBuffers = new BufferPool(64 << 10, 16);
   /** Blocking lock requests, asleep until this server releases a lock on their inode. */
   private readonly lockWaits = new LockWaits();
+  /** The model's part of how the addon lists a directory (readdir9p); the qid paths are per directory. */
+  private readonly direntRules: Pick<sys.DirentRules, 'typeMap' | 'reserved'>;
 
   private constructor(
     /** Every live node, one per object, and the descriptors they hold. */
@@ -68,6 +71,11 @@ export class LocalBackend implements Backend {
   ) {
     this.rootNode = table.adopt(rootFd, rootStat, this.viewOf(rootStat));
     this.places.setRoot(this.rootNode);
+    const reserved = model.reservedNames.map((n) => Buffer.concat([n, Buffer.of(0)]));
+    this.direntRules = {
+      typeMap: Uint8Array.from({ length: 16 }, (_, t) => model.direntType(t)),
+      reserved: reserved.length > 0 ? Buffer.concat(reserved) : undefined,
+    };
   }
 
   static async open(options: LocalBackendOptions): Promise<LocalBackend> {
@@ -591,25 +599,38 @@ export class LocalBackend implements Backend {
     return n;
   }
 
-  readdir(file: OpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void> {
+  readdir(file: OpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
     const f = file as LocalOpenFile;
     if (!f.node.isDirectory) return Promise.reject(new P9Error(Errno.ENOTDIR));
-    const run = f.dirQueue.then(() => this.readdirNow(f, cookie, maxBytes, add));
+    const run = f.dirQueue.then(() => this.readdirNow(f, cookie, out));
     f.dirQueue = run.catch(() => {});
     return run;
   }
 
-  /** Resume at the host's own d_off cookie: O(1), never a rescan, stable across modifications. */
-  private async readdirNow(f: LocalOpenFile, cookie: bigint, maxBytes: number, add: DirentSink): Promise<void> {
+  /**
+   * Resume at the host's own d_off cookie: O(1), never a rescan, stable across modifications.
+   * The addon packs the entries; JavaScript takes over only for inode numbers its rules cannot
+   * map (see QidMapper.direct).
+   */
+  private async readdirNow(f: LocalOpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
+    const dir = f.node;
+    const direct = this.qids.direct(dir.dev);
+    if (direct) {
+      const rules: sys.DirentRules = { ...this.direntRules, pathPrefix: direct.prefix, maxIno: direct.maxIno, dotdotPath: this.isRoot(dir) ? this.rootNode.qid.path : 0n };
+      const [bytes, resume, more] = await sys.readdir9p(f.fd, cookie, out.buffer, out.position, out.room, rules);
+      out.advance(bytes);
+      if (!more) return;
+      cookie = resume;
+    }
     const buf = this.direntBuffers.take();
     try {
-      await this.readdirInto(buf.subarray(0, Math.max(4096, Math.min(maxBytes, buf.length))), f, cookie, add);
+      await this.readdirInto(buf.subarray(0, Math.max(4096, Math.min(out.room, buf.length))), f, cookie, out);
     } finally {
       this.direntBuffers.give(buf);
     }
   }
 
-  private async readdirInto(buf: Buffer, f: LocalOpenFile, cookie: bigint, add: DirentSink): Promise<void> {
+  private async readdirInto(buf: Buffer, f: LocalOpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
     const dir = f.node;
     const atRoot = this.isRoot(dir);
     for (;;) {
@@ -623,8 +644,7 @@ export class LocalBackend implements Backend {
         }
         const path = atRoot && isDotDot(name) ? this.rootNode.qid.path : this.qids.path(dir.dev, ino);
         const type = this.model.direntType(hostType);
-        const qid: Qid = { type: direntQidType(type), version: 0, path };
-        if (!add(qid, off, type, name)) {
+        if (!out.add(direntQidType(type), 0, path, off, type, name)) {
           full = true;
           return false;
         }

@@ -55,9 +55,7 @@ export class MappedFileModel extends MappedXattrModel {
     }
   }
 
-  override isReserved(name: Uint8Array): boolean {
-    return META_DIR.equals(name) || META_ROOT.equals(name);
-  }
+  override readonly reservedNames: readonly Buffer[] = [META_DIR, META_ROOT];
 
   protected override recordNew(dirFd: number, name: Buffer, _fd: number, m: NewMeta): Promise<void> {
     return writeMeta({ dir: dirFd, name }, { uid: BigInt(m.uid >>> 0), gid: BigInt(m.gid >>> 0), mode: BigInt(m.mode), rdev: m.rdev }, true);

@@ -88,8 +88,10 @@ export class MappedXattrModel implements SecurityModel {
     };
   }
 
-  isReserved(_name: Uint8Array): boolean {
-    return false;
+  readonly reservedNames: readonly Buffer[] = [];
+
+  isReserved(name: Uint8Array): boolean {
+    return this.reservedNames.some((r) => r.equals(name));
   }
 
   /**

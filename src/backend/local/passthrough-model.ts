@@ -40,6 +40,8 @@ export class PassthroughModel implements SecurityModel {
     return sys.symlinkat(target, dirFd, name, cred.uid, cred.gid);
   }
 
+  readonly reservedNames: readonly Buffer[] = [];
+
   isReserved(): boolean {
     return false;
   }

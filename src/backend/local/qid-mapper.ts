@@ -47,11 +47,7 @@ export class QidMapper {
       }
       return ino;
     }
-    let index = this.devices.get(dev);
-    if (index === undefined && this.devices.size < MAX_DEVICE_INDEX) {
-      index = this.devices.size + 1;
-      this.devices.set(dev, index);
-    }
+    const index = this.indexOf(dev);
     if (index !== undefined && ino <= LOW_MASK) return HIGH | (BigInt(index) << INDEX_SHIFT) | ino;
     const key = `${dev}:${ino}`;
     let seq = this.overflow.get(key);
@@ -60,6 +56,31 @@ export class QidMapper {
       this.overflow.set(key, seq);
     }
     return HIGH | seq;
+  }
+
+  /**
+   * How {@link path} maps the inode numbers of filesystem `dev` without remembering any: path =
+   * prefix | ino for ino <= maxIno. Null when it has no such rule for that filesystem (more than
+   * 32,767 of them). Lets a directory listing be mapped in the addon, entry by entry.
+   */
+  direct(dev: bigint): { prefix: bigint; maxIno: bigint } | null {
+    if (dev === this.rootDev) return { prefix: 0n, maxIno: HIGH - 1n };
+    if (this.multidevs === 'warn') {
+      this.path(dev, 0n); // warns once, as a listing of that filesystem would
+      return { prefix: 0n, maxIno: (1n << 64n) - 1n };
+    }
+    const index = this.indexOf(dev);
+    return index === undefined ? null : { prefix: HIGH | (BigInt(index) << INDEX_SHIFT), maxIno: LOW_MASK };
+  }
+
+  /** The index of another filesystem, given on first sight while there are some left. */
+  private indexOf(dev: bigint): number | undefined {
+    let index = this.devices.get(dev);
+    if (index === undefined && this.devices.size < MAX_DEVICE_INDEX) {
+      index = this.devices.size + 1;
+      this.devices.set(dev, index);
+    }
+    return index;
   }
 
   qid(dev: bigint, ino: bigint, mode: number, mtimeSec: bigint, mtimeNsec: bigint, size: bigint): Qid {

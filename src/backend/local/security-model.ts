@@ -49,7 +49,9 @@ export interface SecurityModel {
   stat(target: ModelTarget, fd?: number): Promise<RawStat>;
   /** The guest's view of a stat taken with {@link meta}. */
   view(st: RawStat): GuestView;
-  /** A name the model keeps for itself: hidden from readdir and refused (EINVAL) wherever a guest names something. */
+  /** Names the model keeps for itself: hidden from readdir and refused (EINVAL) wherever a guest names something. */
+  readonly reservedNames: readonly Buffer[];
+  /** Whether `name` is one of {@link reservedNames}. */
   isReserved(name: Uint8Array): boolean;
   /** Create and open a new regular file (O_EXCL); resolves its open descriptor. */
   createFile(dirFd: number, name: Buffer, hostFlags: number, mode: number, cred: Credentials): Promise<number>;

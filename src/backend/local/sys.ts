@@ -138,6 +138,7 @@ interface Native {
   pread(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
   pwrite(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint, uid?: number, gid?: number): Promise<number>;
   getdents(fd: number, cookie: bigint, buf: Uint8Array): Promise<number>;
+  readdir9p(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, typeMap: Uint8Array, pathPrefix: bigint, maxIno: bigint, dotdotPath: bigint, reserved?: Uint8Array): Promise<[number, bigint, boolean]>;
   mkdirat(dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number): Promise<void>;
   mknodat(dirfd: number, name: Uint8Array, mode: number, dev: bigint, uid?: number, gid?: number): Promise<void>;
   symlinkat(target: Uint8Array, dirfd: number, name: Uint8Array, uid?: number, gid?: number): Promise<void>;
@@ -272,6 +273,29 @@ export const pwrite: (fd: number, buf: Uint8Array, bufOffset: number, length: nu
  * an fd must not overlap.
  */
 export const getdents: (fd: number, cookie: bigint, buf: Uint8Array) => Promise<number> = native.getdents;
+
+/** How {@link readdir9p} turns a host entry into a 9P one: a directory's rules, from its model and the qid mapping. */
+export interface DirentRules {
+  /** Host d_type (0..15) to the guest's. */
+  typeMap: Uint8Array;
+  /** qid.path = pathPrefix | d_ino, for d_ino <= maxIno; a larger one stops the call (`more`). */
+  pathPrefix: bigint;
+  maxIno: bigint;
+  /** qid.path of the entry "..", if not 0n (the export root's own, which is the root). */
+  dotdotPath: bigint;
+  /** Names never listed, each followed by a NUL. */
+  reserved?: Uint8Array;
+}
+
+/**
+ * lseek(fd, cookie), then getdents64 until the directory ends or the next entry does not fit,
+ * each entry written as a 9P2000.L dirent (qid, offset, type, name) into frame[offset, offset +
+ * limit). Resolves the bytes written, the cookie to resume from (the last entry written or
+ * skipped), and `more`: true if it stopped at an entry whose qid path `rules` cannot express.
+ */
+export function readdir9p(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, rules: DirentRules): Promise<[bytes: number, resume: bigint, more: boolean]> {
+  return native.readdir9p(fd, cookie, frame, offset, limit, rules.typeMap, rules.pathPrefix, rules.maxIno, rules.dotdotPath, rules.reserved);
+}
 
 export const mkdirat: (dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number) => Promise<void> = native.mkdirat;
 export const mknodat: (dirfd: number, name: Uint8Array, mode: number, dev: bigint, uid?: number, gid?: number) => Promise<void> =

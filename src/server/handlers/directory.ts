@@ -15,9 +15,7 @@ export async function readdir(ctx: RequestContext, m: Message<'Treaddir'>): Prom
   const frame = ctx.session.server.frames.take(RREAD_HEADER_SIZE + count);
   const packer = new DirentPacker(frame, RREAD_HEADER_SIZE, count);
   try {
-    await ctx.session.server.backend.readdir(open, m.offset, count, (qid, offset, type, name) =>
-      packer.add(qid.type, qid.version, qid.path, offset, type, name),
-    );
+    await ctx.session.server.backend.readdir(open, m.offset, packer);
   } catch (err) {
     ctx.session.server.frames.give(frame);
     throw err;
