@@ -9,8 +9,13 @@ export interface FrameSink {
   malformed(size: number): void;
 }
 
-/** The first buffer of a partial frame; it doubles as bytes arrive, up to the announced size. */
-const FIRST_PARTIAL_SIZE = 4096;
+/**
+ * Bytes of a partial frame copied into a buffer of the splitter's own (at most this much more than
+ * received); pieces as large as this are kept as views of the chunk they came in, and the frame is
+ * joined once, when complete. Joining into a buffer that doubled as bytes came copied each byte
+ * of a 1 MiB Twrite twice over (and faulted in fresh pages at each doubling).
+ */
+const STAGING_SIZE = 16 << 10;
 
 /**
  * Cuts a byte stream into 9P frames, whatever the chunking: frames split across reads are
@@ -23,12 +28,15 @@ const FIRST_PARTIAL_SIZE = 4096;
  */
 export class FrameSplitter {
   /**
-   * A partly received frame. Its buffer grows with the bytes received (to at most twice them, or
-   * 4 KiB): a header announcing msize costs nothing until the bytes come.
+   * A partly received frame, in pieces: views of large parts of chunks, and staging buffers of
+   * STAGING_SIZE filled with the small parts. It holds little more than the bytes received (a
+   * staging buffer more at most): a header announcing msize costs nothing until the bytes come.
    */
-  private partial: Buffer | null = null;
+  private partial: Buffer[] | null = null;
   private partialSize = 0;
   private partialFill = 0;
+  /** Bytes used of the last piece when it is a staging buffer; -1 when it is a view. */
+  private stagingFill = -1;
   /** Bytes of a partial size field/header (at most HEADER_SIZE). */
   private head = Buffer.alloc(HEADER_SIZE);
   private headFill = 0;
@@ -128,9 +136,10 @@ export class FrameSplitter {
       this.sink.frame(chunk.subarray(at, at + size));
       return at + size;
     }
-    this.partial = Buffer.allocUnsafe(Math.min(size, FIRST_PARTIAL_SIZE));
+    this.partial = [];
     this.partialSize = size;
     this.partialFill = 0;
+    this.stagingFill = -1;
     if (chunk) {
       this.appendPartial(chunk, at, chunk.length - at);
       return chunk.length;
@@ -141,19 +150,35 @@ export class FrameSplitter {
   }
 
   private appendPartial(from: Buffer, at: number, n: number): void {
-    const need = this.partialFill + n;
-    if (need > this.partial!.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.partialSize, Math.max(need, 2 * this.partial!.length)));
-      this.partial!.copy(grown, 0, 0, this.partialFill);
-      this.partial = grown;
+    const pieces = this.partial!;
+    this.partialFill += n;
+    if (n >= STAGING_SIZE) {
+      // Kept as a view: a chunk's buffer is the socket's read, about this size, not a larger one.
+      if (this.stagingFill >= 0) pieces[pieces.length - 1] = pieces[pieces.length - 1]!.subarray(0, this.stagingFill);
+      pieces.push(from.subarray(at, at + n));
+      this.stagingFill = -1;
+      return;
     }
-    from.copy(this.partial!, this.partialFill, at, at + n);
-    this.partialFill = need;
+    while (n > 0) {
+      let staging = pieces[pieces.length - 1];
+      if (this.stagingFill < 0 || this.stagingFill === staging!.length) {
+        staging = Buffer.allocUnsafe(Math.min(STAGING_SIZE, this.partialSize - (this.partialFill - n)));
+        pieces.push(staging);
+        this.stagingFill = 0;
+      }
+      const k = Math.min(n, staging!.length - this.stagingFill);
+      from.copy(staging!, this.stagingFill, at, at + k);
+      this.stagingFill += k;
+      at += k;
+      n -= k;
+    }
   }
 
   private finishPartial(): void {
-    const f = this.partial!;
+    const pieces = this.partial!;
     this.partial = null;
-    this.sink.frame(f);
+    const last = pieces[pieces.length - 1]!;
+    if (this.stagingFill >= 0) pieces[pieces.length - 1] = last.subarray(0, this.stagingFill);
+    this.sink.frame(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.partialSize));
   }
 }

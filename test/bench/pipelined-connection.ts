@@ -5,6 +5,9 @@ import { P9Error } from '../../src/protocol/errno.js';
 import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
 import { isMessage, type Message, type MessageName } from '../../src/protocol/messages.js';
 
+/** Twrite data above this is sent from the caller's buffer rather than copied into the frame. */
+const LARGE_WRITE = 16 << 10;
+
 type TName = Extract<MessageName, `T${string}`>;
 export type ReplyOf<N extends TName> = N extends `T${infer Rest}` ? (`R${Rest}` extends MessageName ? Message<`R${Rest}`> : never) : never;
 
@@ -84,7 +87,19 @@ export class PipelinedConnection {
   private send(m: Message): Promise<Message> {
     return new Promise((resolve, reject) => {
       this.pending.set(m.tag, { resolve, reject });
-      this.socket.write(encode(m));
+      if (isMessage(m, 'Twrite') && m.data.length > LARGE_WRITE) {
+        // The header, then the caller's data as it is, in one writev: copying each MiB into a
+        // fresh frame made the generator, not the server, set the rate of large writes.
+        const header = encode({ ...m, data: Buffer.alloc(0) });
+        header.writeUInt32LE(header.length + m.data.length, 0);
+        header.writeUInt32LE(m.data.length, header.length - 4); // count[4] ends the header
+        this.socket.cork();
+        this.socket.write(header);
+        this.socket.write(m.data);
+        this.socket.uncork();
+      } else {
+        this.socket.write(encode(m));
+      }
     });
   }
 

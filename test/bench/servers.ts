@@ -1,5 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startVirtfs } from '../kernel/virtfs-process.js';
 
 /** A 9P server process serving the bench directory on loopback. */
@@ -27,12 +30,14 @@ export async function startVirtfsServer(dir: string): Promise<ServerUnderTest> {
  */
 export async function startDiodServer(dir: string): Promise<ServerUnderTest> {
   const port = await freePort();
-  // diod 1.0.24 sometimes crashes when the memory row closes its 64 connections at once; its core
-  // (near 1 GB) would land in the working directory, the repository: no core files.
-  const p = spawn('sh', ['-c', 'ulimit -c 0 && exec diod "$@"', 'diod', '-f', '-n', '-N', '-L', 'stderr', '-l', `127.0.0.1:${port}`, '-e', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // diod 1.0.24 sometimes crashes when the memory row closes its 64 connections at once, and it
+  // raises its own core limit: the core (near 1 GB) would land in the working directory, the
+  // repository. It runs in a directory of its own, removed when it stops.
+  const cwd = mkdtempSync(join(tmpdir(), 'virtfs-bench-diod-'));
+  const p = spawn('diod', ['-f', '-n', '-N', '-L', 'stderr', '-l', `127.0.0.1:${port}`, '-e', dir], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   p.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<void>((r) => p.on('exit', () => r()));
+  const exited = new Promise<void>((r) => p.on('exit', () => r())).finally(() => rmSync(cwd, { recursive: true, force: true }));
   const failed = new Promise<never>((_, reject) => p.on('error', reject));
   await Promise.race([waitForListener(port), failed, exited.then(() => Promise.reject(new Error(`diod exited: ${err}`)))]);
   return {

@@ -140,6 +140,28 @@ test('midFrame is true from the first byte of a frame to its last, and for a fra
   assert.equal(s.midFrame, false);
 });
 
+test('property: large frames cut anywhere, in pieces small and large, come out whole and intact', () => {
+  const frameArb = fc
+    .tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: 0, max: 255 }))
+    .map(([tag, n, seed]) => encode(message('Twrite', { tag, fid: 1, offset: 0n, data: Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff)) })));
+  const cutArb = fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 16_000, max: 70_000 }));
+  fc.assert(
+    fc.property(fc.array(frameArb, { minLength: 1, maxLength: 4 }), fc.array(cutArb, { minLength: 1, maxLength: 12 }), (fs, cuts) => {
+      const all = Buffer.concat(fs);
+      const { s, seen } = splitter();
+      let i = 0;
+      for (let at = 0; at < all.length; ) {
+        const n = cuts[i++ % cuts.length]!;
+        s.push(all.subarray(at, at + n));
+        at += n;
+      }
+      assert.deepEqual(seen.frames, fs);
+      assert.equal(s.midFrame, false);
+    }),
+    { numRuns: 60 },
+  );
+});
+
 test('a large frame in small pieces arrives whole (its buffer grows as the bytes come)', () => {
   const { s, seen } = splitter();
   const big = encode(message('Twrite', { tag: 3, fid: 1, offset: 0n, data: Buffer.from(Array.from({ length: 300_000 }, (_, i) => i % 251)) }));
