@@ -1,8 +1,8 @@
 import net from 'node:net';
-import { decode, encode, message } from '../../src/protocol/codec.js';
+import { encode, message } from '../../src/protocol/codec.js';
 import { NOFID, NOTAG, VERSION_9P2000L } from '../../src/protocol/constants.js';
 import { P9Error } from '../../src/protocol/errno.js';
-import { FrameSplitter } from '../../src/protocol/frame-splitter.js';
+import { ReplyReader } from './reply-reader.js';
 import { isMessage, type Message, type MessageName } from '../../src/protocol/messages.js';
 
 /** Twrite data above this is sent from the caller's buffer rather than copied into the frame. */
@@ -27,16 +27,14 @@ export class PipelinedConnection {
 
   private constructor(private readonly socket: net.Socket) {
     socket.setNoDelay(true);
-    const splitter = new FrameSplitter(
-      {
-        // A view is enough: every reply is decoded and consumed before the next chunk arrives.
-        frame: (f) => this.onFrame(f),
-        oversized: () => socket.destroy(new Error('oversized reply')),
-        malformed: () => socket.destroy(new Error('malformed reply')),
-      },
-      () => this.msize || 1 << 24,
-    );
-    socket.on('data', (c: Buffer) => splitter.push(c));
+    const replies = new ReplyReader((m) => this.onReply(m));
+    socket.on('data', (c: Buffer) => {
+      try {
+        replies.push(c);
+      } catch (err) {
+        socket.destroy(err as Error);
+      }
+    });
     socket.on('close', () => {
       for (const p of this.pending.values()) p.reject(new Error('connection closed'));
       this.pending.clear();
@@ -103,8 +101,7 @@ export class PipelinedConnection {
     });
   }
 
-  private onFrame(f: Buffer): void {
-    const m = decode(f);
+  private onReply(m: Message): void {
     const p = this.pending.get(m.tag);
     if (!p) return;
     this.pending.delete(m.tag);
