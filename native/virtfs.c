@@ -1503,9 +1503,16 @@ static napi_value js_execve(napi_env env, napi_callback_info info) {
 
 /* A read of at most INLINE_READ_MAX bytes, asked for or left before the end of the file (the
  * Linux client asks for a whole msize however small the file). */
-/* A listing that may fill a large reply stays on the pool: thousands of entries of an ext4 htree
- * directory cost milliseconds, mostly hashing names, and would stall every other client. */
+/* A listing of a large directory stays on the pool: thousands of entries of an ext4 htree
+ * directory cost milliseconds, mostly hashing names, and would stall every other client. Small
+ * directories are listed inline whatever the reply's size: the Linux client always asks for a
+ * whole msize. A directory's st_size follows its entries on ext4, xfs, btrfs and tmpfs alike. */
 #define INLINE_READDIR_MAX (16 << 10)
+
+static bool lists_little(job *j) {
+  struct stat st;
+  return j->len <= INLINE_READDIR_MAX || (fstat(j->fd, &st) == 0 && st.st_size <= INLINE_READDIR_MAX);
+}
 
 static bool reads_little(job *j) {
   struct stat st;
@@ -1540,7 +1547,7 @@ static bool runs_inline(job *j) {
     j->exec = do_pread_cached;
     return true;
   }
-  if (e == do_readdir9p) return j->len <= INLINE_READDIR_MAX;
+  if (e == do_readdir9p) return lists_little(j);
   return e == do_fstat || e == do_close || e == do_getdents || e == do_mkdirat || e == do_mknodat ||
          e == do_symlinkat || e == do_linkat || e == do_readlink || e == do_fchown || e == do_fchmod ||
          e == do_utimens || e == do_fstatfs || e == do_getxattr || e == do_listxattr || e == do_setxattr ||

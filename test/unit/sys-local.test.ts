@@ -72,6 +72,29 @@ test('lookups, stats and small cached reads below a descriptor marked local do n
   await release();
 });
 
+test('a small directory is listed on the calling thread whatever the reply\'s size, a large one on the pool', async (t) => {
+  const { dir, root } = await scratch(t);
+  fs.mkdirSync(path.join(dir, 'small'));
+  fs.mkdirSync(path.join(dir, 'large'));
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, 'small', `f${i}`), '');
+  for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(dir, 'large', `a-rather-long-entry-name-${i}`), '');
+  assert.ok(fs.statSync(path.join(dir, 'large')).size > 16 << 10, 'the large directory is large by st_size');
+  sys.markLocal(root);
+  const small = await sys.openat(root, b('small'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
+  const large = await sys.openat(root, b('large'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
+  const rules: sys.DirentRules = { typeMap: Uint8Array.from({ length: 16 }, (_, i) => i), pathPrefix: 0n, maxIno: (1n << 63n) - 1n, dotdotPath: 0n };
+  const frame = Buffer.alloc(1 << 20);
+  const release = blockPool(t, dir);
+  const listedSmall = sys.readdir9p(small, 0n, frame, 0, frame.length, rules);
+  assert.ok(await settlesSoon(listedSmall), 'the small directory was listed with the pool busy');
+  assert.ok((await listedSmall)[0] > 0);
+  const listedLarge = sys.readdir9p(large, 0n, frame, 0, frame.length, rules);
+  assert.equal(await settlesSoon(listedLarge), false, 'the large directory waited for a pool thread');
+  await release();
+  assert.ok((await listedLarge)[0] > 3000 * 24);
+  for (const fd of [small, large]) await sys.close(fd);
+});
+
 test('calls on descriptors nobody marked local wait for the pool', async (t) => {
   const { dir, root } = await scratch(t);
   const release = blockPool(t, dir);
