@@ -118,7 +118,11 @@ export interface Backend {
   remove(node: Node): Promise<void>;
   /** Read into `buf` at `bufOffset`: the reply buffer itself, so data is never copied twice. */
   read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number>;
-  write(file: OpenFile, offset: bigint, data: Buffer): Promise<number>;
+  /**
+   * Write `data`, the payload in the pieces it arrived in (one, or several for a large frame
+   * received in several reads), as one write. A short count is returned as it is.
+   */
+  write(file: OpenFile, offset: bigint, data: readonly Buffer[]): Promise<number>;
   /**
    * Fill `out` with whole entries starting after `cookie` (0: from the start), as many as fit; the
    * next call resumes from the last offset added. Entries go straight into the reply frame in

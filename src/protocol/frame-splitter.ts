@@ -3,6 +3,12 @@ import { HEADER_SIZE } from './constants.js';
 export interface FrameSink {
   /** A whole frame. It is a view of the socket's chunk when it arrived in one piece, else one copy. */
   frame(frame: Buffer): void;
+  /**
+   * A whole frame of `size` bytes that arrived in several pieces, in order (views of the chunks,
+   * and the splitter's own staging buffers): given, when this is present, instead of joining them
+   * for `frame`. The pieces are the sink's from then on.
+   */
+  pieces?(pieces: Buffer[], size: number): void;
   /** A frame larger than the limit: its header is known, its body is being skipped. */
   oversized(type: number, tag: number, size: number): void;
   /** A size field too small to hold a header: the stream cannot be resynchronised. */
@@ -179,6 +185,8 @@ export class FrameSplitter {
     this.partial = null;
     const last = pieces[pieces.length - 1]!;
     if (this.stagingFill >= 0) pieces[pieces.length - 1] = last.subarray(0, this.stagingFill);
-    this.sink.frame(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, this.partialSize));
+    if (pieces.length === 1) this.sink.frame(pieces[0]!);
+    else if (this.sink.pieces) this.sink.pieces(pieces, this.partialSize);
+    else this.sink.frame(Buffer.concat(pieces, this.partialSize));
   }
 }

@@ -13,6 +13,7 @@ import { LockWaiterCount } from './lock-waiters.js';
 import { handlerFor } from './handlers/index.js';
 import { reply, type Reply } from './reply.js';
 import { RequestContext } from './request-context.js';
+import { decodeScatteredTwrite } from './scattered-twrite.js';
 import type { ServerContext } from './server-context.js';
 
 /** Where a session's replies go: a socket, a pipe, or an embedding application. */
@@ -91,6 +92,21 @@ export class Session {
       return;
     }
     if (this.tracing) this.trace(`<- ${describe(m)}`);
+    this.start(m);
+  }
+
+  /**
+   * A frame that arrived in several pieces: a Twrite keeps them (written with one pwritev, see
+   * scattered-twrite.ts); anything else is joined and received as usual.
+   */
+  receivePieces(pieces: Buffer[], size: number): void {
+    if (this.closed) return;
+    const m = decodeScatteredTwrite(pieces, size);
+    if (!m || this.inflight.has(m.tag)) {
+      this.receive(Buffer.concat(pieces, size));
+      return;
+    }
+    if (this.tracing) this.trace(`<- Twrite tag ${m.tag} fid ${m.fid} offset ${m.offset} count ${size - 23} (in ${pieces.length} pieces)`);
     this.start(m);
   }
 

@@ -47,6 +47,7 @@ export class StreamConnection {
     this.splitter = new FrameSplitter(
       {
         frame: (f) => this.session.receive(f),
+        pieces: (p, size) => this.session.receivePieces(p, size),
         oversized: (type, tag, size) => this.session.receiveOversized(type, tag, size),
         malformed: () => this.end(),
       },

@@ -587,10 +587,12 @@ export class LocalBackend implements Backend {
     return sys.pread((file as LocalOpenFile).fd, buf, bufOffset, count, offset);
   }
 
-  async write(file: OpenFile, offset: bigint, data: Buffer): Promise<number> {
+  async write(file: OpenFile, offset: bigint, pieces: readonly Buffer[]): Promise<number> {
     const f = file as LocalOpenFile;
     if (!f.writable) throw new P9Error(Errno.EBADF, 'file is not open for writing');
+    const data = pieces.filter((p) => p.length > 0);
     if (data.length === 0) return 0;
+    if (data.length > sys.PWRITEV_MAX) data.splice(0, data.length, Buffer.concat(data));
     const first = f.unwritten;
     f.unwritten = false;
     const n = await this.withTarget(f.node, (t) => this.model.write(f.fd, t, f.node.guestFormat, data, offset, f.writer, first));

@@ -224,8 +224,8 @@ export class MappedXattrModel implements SecurityModel {
    * The host file is the server's, so the bits live only in the metadata: cleared there after the
    * first write through an open file (a later chmod +s while it stays open is not undone).
    */
-  async write(fd: number, target: ModelTarget, guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number> {
-    const n = await sys.pwrite(fd, data, 0, data.length, offset);
+  async write(fd: number, target: ModelTarget, guestFormat: number, data: readonly Buffer[], offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number> {
+    const n = await sys.pwritev(fd, data, offset);
     if (writer && firstWrite && n > 0) {
       const view = this.view(await this.stat(target));
       let mode = view.mode & 0o7777;

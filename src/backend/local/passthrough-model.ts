@@ -87,8 +87,8 @@ export class PassthroughModel implements SecurityModel {
   }
 
   /** As the writer (without CAP_FSETID), so the host kernel clears the bits itself. */
-  write(fd: number, _target: ModelTarget, _guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null): Promise<number> {
-    return writer ? sys.pwrite(fd, data, 0, data.length, offset, writer.uid, writer.gid) : sys.pwrite(fd, data, 0, data.length, offset);
+  write(fd: number, _target: ModelTarget, _guestFormat: number, data: readonly Buffer[], offset: bigint, writer: Credentials | null): Promise<number> {
+    return writer ? sys.pwritev(fd, data, offset, writer.uid, writer.gid) : sys.pwritev(fd, data, offset);
   }
 
   direntType(hostType: number): number {

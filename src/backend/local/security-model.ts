@@ -81,7 +81,7 @@ export interface SecurityModel {
    * clears setuid (and setgid where the group may execute, or the writer is not in the group),
    * as Linux does; `writer` is null for root. `firstWrite` is true once per open file.
    */
-  write(fd: number, target: ModelTarget, guestFormat: number, data: Buffer, offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number>;
+  write(fd: number, target: ModelTarget, guestFormat: number, data: readonly Buffer[], offset: bigint, writer: Credentials | null, firstWrite: boolean): Promise<number>;
   /** The d_type a guest may be told for an entry whose host d_type is `hostType`. */
   direntType(hostType: number): number;
 }

@@ -137,6 +137,7 @@ interface Native {
   closeSync(fd: number): void;
   pread(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): Promise<number>;
   pwrite(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint, uid?: number, gid?: number): Promise<number>;
+  pwritev(fd: number, bufs: readonly Uint8Array[], position: bigint, uid?: number, gid?: number): Promise<number>;
   getdents(fd: number, cookie: bigint, buf: Uint8Array): Promise<number>;
   readdir9p(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, typeMap: Uint8Array, pathPrefix: bigint, maxIno: bigint, dotdotPath: bigint, reserved?: Uint8Array): Promise<[number, bigint, boolean]>;
   mkdirat(dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number): Promise<void>;
@@ -266,6 +267,15 @@ export const pread: (fd: number, buf: Uint8Array, bufOffset: number, length: num
  */
 export const pwrite: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint, uid?: number, gid?: number) => Promise<number> =
   native.pwrite;
+
+/** Most buffers one {@link pwritev} takes (the kernel's IOV_MAX). */
+export const PWRITEV_MAX = 1024;
+
+/**
+ * One pwritev(2) of `bufs` (1 to {@link PWRITEV_MAX}; not copied, and the array must not change
+ * until it settles). Short counts are returned as-is; uid and gid as for {@link pwrite}.
+ */
+export const pwritev: (fd: number, bufs: readonly Uint8Array[], position: bigint, uid?: number, gid?: number) => Promise<number> = native.pwritev;
 
 /**
  * lseek(fd, cookie) then one getdents64 into buf; resolves the bytes filled (0 at the end).

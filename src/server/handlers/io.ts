@@ -2,6 +2,7 @@ import { RREAD_HEADER_SIZE } from '../../protocol/constants.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import { MessageType, type Message } from '../../protocol/messages.js';
 import { reply, type Reply } from '../reply.js';
+import { twritePayload, type ScatteredTwrite } from '../scattered-twrite.js';
 import type { RequestContext } from '../request-context.js';
 
 /** An Rread frame of `count` data bytes whose header is written once the count is known (large ones are reused). */
@@ -42,19 +43,21 @@ export async function read(ctx: RequestContext, m: Message<'Tread'>): Promise<Re
 }
 
 /** The payload is written from the request frame itself (a view, never copied). */
-export async function write(ctx: RequestContext, m: Message<'Twrite'>): Promise<Reply> {
+export async function write(ctx: RequestContext, m: ScatteredTwrite): Promise<Reply> {
   const fid = ctx.fid(m.fid);
+  const payload = twritePayload(m);
   const x = fid.xattrPending;
   if (x) {
-    const end = m.offset + BigInt(m.data.length);
+    const data = payload.length === 1 ? payload[0]! : Buffer.concat(payload);
+    const end = m.offset + BigInt(data.length);
     if (end > BigInt(x.value.length)) throw new P9Error(Errno.EINVAL, 'write beyond the size given to Txattrcreate');
-    m.data.copy(x.value, Number(m.offset));
-    x.written += m.data.length;
-    return reply('Rwrite', { count: m.data.length });
+    data.copy(x.value, Number(m.offset));
+    x.written += data.length;
+    return reply('Rwrite', { count: data.length });
   }
   const open = ctx.open(fid);
   if (!open.writable) throw new P9Error(Errno.EBADF, 'file is not open for writing');
-  const count = await ctx.session.server.backend.write(open, m.offset, m.data);
+  const count = await ctx.session.server.backend.write(open, m.offset, payload);
   return reply('Rwrite', { count });
 }
 
