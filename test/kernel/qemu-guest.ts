@@ -34,6 +34,8 @@ export interface GuestOptions {
   forwards?: { guestPort: number; hostPort: number }[];
   /** Called with the console's output as it arrives (e.g. to sample a server at a marker line). */
   onOutput?: (text: string) => void;
+  /** Called with qemu's pid once it is started (e.g. to read the guest's CPU time). */
+  onStart?: (qemuPid: number) => void;
 }
 
 export interface GuestResult {
@@ -77,7 +79,7 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
       '-device', 'virtio-net-pci,netdev=n0',
       ...(o.qemuArgs ?? []),
     ];
-    const { output, timedOut } = await runQemu(args, timeoutMs, o.onOutput);
+    const { output, timedOut } = await runQemu(args, timeoutMs, o);
     return parseConsole(output, timedOut);
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -90,9 +92,10 @@ function restrictedNetdev(port: number, forwards: readonly { guestPort: number; 
   return ['user', 'id=n0', 'restrict=on', ...fwd].join(',');
 }
 
-function runQemu(args: string[], timeoutMs: number, onOutput?: (text: string) => void): Promise<{ output: string; timedOut: boolean }> {
+function runQemu(args: string[], timeoutMs: number, watch: Pick<GuestOptions, 'onOutput' | 'onStart'>): Promise<{ output: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (q.pid !== undefined) watch.onStart?.(q.pid);
     const chunks: Buffer[] = [];
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -101,7 +104,7 @@ function runQemu(args: string[], timeoutMs: number, onOutput?: (text: string) =>
     }, timeoutMs);
     q.stdout.on('data', (c: Buffer) => {
       chunks.push(c);
-      onOutput?.(c.toString('latin1'));
+      watch.onOutput?.(c.toString('latin1'));
     });
     q.stderr.on('data', (c: Buffer) => chunks.push(c));
     q.on('error', (err: NodeJS.ErrnoException) => {

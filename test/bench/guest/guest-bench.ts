@@ -40,6 +40,8 @@ export interface StepSample {
   seconds: number;
   /** The server process's user + system CPU between the step's start and end lines. */
   serverCpu: number;
+  /** qemu's CPU over the same lines: the guest's kernel and programs, emulated, and its network. */
+  guestCpu: number;
 }
 
 export interface GuestBenchResult {
@@ -88,6 +90,7 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
       archives: [archive],
       timeoutMs: o.timeoutMs,
       onOutput: (text) => sampler.feed(text),
+      onStart: (pid) => sampler.watchGuest(pid),
     });
     const problems: string[] = [];
     const tail = () => result.console.split('\n').slice(-30).join('\n');
@@ -110,15 +113,21 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
 }
 
 /**
- * Reads the server's CPU time as the guest's step lines arrive. The console is a serial port the
- * host reads within milliseconds; the steps take seconds. Only successful steps become samples.
+ * Reads the server's and qemu's CPU time as the guest's step lines arrive. The console is a
+ * serial port the host reads within milliseconds; the steps take seconds. Only successful steps
+ * become samples.
  */
 class CpuSampler {
   private pending = '';
-  private readonly started = new Map<string, number>();
+  private guestPid = 0;
+  private readonly started = new Map<string, { server: number; guest: number }>();
   private readonly done = new Map<string, StepSample[]>();
 
   constructor(private readonly servers: Partial<Record<ServerName, ServerUnderTest>>) {}
+
+  watchGuest(pid: number): void {
+    this.guestPid = pid;
+  }
 
   feed(text: string): void {
     const lines = (this.pending + text).split('\n');
@@ -132,15 +141,15 @@ class CpuSampler {
     const server = this.servers[m[2] as ServerName];
     if (!server) return;
     const key = `${m[2]} ${m[4]}`;
-    const cpu = cpuSeconds(server.pid);
+    const now = { server: cpuSeconds(server.pid), guest: this.guestPid ? cpuSeconds(this.guestPid) : 0 };
     if (m[1] === 'begin') {
-      this.started.set(`${key} ${m[3]}`, cpu);
+      this.started.set(`${key} ${m[3]}`, now);
       return;
     }
     const start = this.started.get(`${key} ${m[3]}`);
     if (start === undefined || m[5] !== '0') return;
     const list = this.done.get(key) ?? [];
-    list.push({ seconds: Number(m[6]) / 1e9, serverCpu: cpu - start });
+    list.push({ seconds: Number(m[6]) / 1e9, serverCpu: now.server - start.server, guestCpu: now.guest - start.guest });
     this.done.set(key, list);
   }
 

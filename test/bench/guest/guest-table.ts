@@ -1,13 +1,15 @@
 import type { GuestBenchResult, Step, StepSample } from './guest-bench.js';
 import { STEPS } from './guest-bench.js';
 
-const HEADER = ['step', 'work', 'virtfs s', 'diod s', 'v/d rate', 'virtfs CPU', 'diod CPU', 'v/d CPU'];
+const HEADER = ['step', 'work', 'virtfs s', 'diod s', 'v/d rate', 'virtfs CPU', 'diod CPU', 'v/d CPU', 'guest CPU v', 'guest CPU d'];
 
 /**
  * One markdown table of the in-guest rows: each server's wall seconds (median of the runs) as
  * the guest measured them, the rate ratio (diod's seconds over virtfs's: above 1 is better for
  * virtfs), and each server process's CPU seconds over the same step (below 1 is better for
- * virtfs). Missing cells are `n/a`; problems are listed under the table.
+ * virtfs), and qemu's CPU over the step beside each (the emulated guest: near the step's
+ * seconds, the guest and not the server sets the pace). Missing cells are `n/a`; problems are
+ * listed under the table.
  */
 export function formatGuestTable(r: GuestBenchResult): string {
   const lines: string[][] = [HEADER];
@@ -18,6 +20,7 @@ export function formatGuestTable(r: GuestBenchResult): string {
       step, work(step, r),
       seconds(v?.seconds), seconds(d?.seconds), ratio(d?.seconds, v?.seconds),
       seconds(v?.serverCpu), seconds(d?.serverCpu), ratio(v?.serverCpu, d?.serverCpu),
+      seconds(v?.guestCpu), seconds(d?.guestCpu),
     ]);
   }
   const widths = HEADER.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
@@ -53,7 +56,7 @@ function median(xs: readonly StepSample[] | undefined): StepSample | undefined {
     const n = v.length;
     return n % 2 ? v[(n - 1) / 2]! : (v[n / 2 - 1]! + v[n / 2]!) / 2;
   };
-  return { seconds: mid((s) => s.seconds), serverCpu: mid((s) => s.serverCpu) };
+  return { seconds: mid((s) => s.seconds), serverCpu: mid((s) => s.serverCpu), guestCpu: mid((s) => s.guestCpu) };
 }
 
 function seconds(x: number | undefined): string {
