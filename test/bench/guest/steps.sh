@@ -8,7 +8,8 @@
 export HOME=/tmp
 
 # step SERVER RUN NAME COMMAND...: every step starts with the guest's caches dropped, so what it
-# needs comes from the server, not from an earlier step.
+# needs comes from the server, not from an earlier step, and ends with a sync, so what it wrote
+# reached the server (with cache=loose or mmap it may still sit in the guest's page cache).
 step() {
   local s=$1 r=$2 n=$3 t0 t1 rc
   shift 3
@@ -18,6 +19,7 @@ step() {
   t0=$(now-ns)
   "$@" > /tmp/step.out 2>&1
   rc=$?
+  sync
   t1=$(now-ns)
   echo "BENCH end $s $r $n $rc $((t1 - t0))"
   [ "$rc" -eq 0 ] || echo "BENCH error $s $r $n $(head -c 300 /tmp/step.out | tr '\n' ' ')"
