@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuSeconds } from '../../integration/process-cpu.js';
 import { runGuest } from '../../kernel/qemu-guest.js';
 import { ensureDiod, startDiodServer, startVirtfsServer, type ServerUnderTest } from '../servers.js';
 import { guestBenchArchive } from './guest-archive.js';
 import { sourceTree, type SourceTree } from './source-tree.js';
+import { StepSampler } from './step-sampler.js';
 
 /**
  * The in-guest rows: one guest (Debian's kernel, software emulation) mounts virtfs and diod,
@@ -80,7 +80,7 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
     const diodMount = o.diod ? `mount -t 9p -o trans=tcp,port=${DIOD_GUEST_PORT},version=9p2000.L${options},aname=${exports.diod} 10.0.2.100 /tmp/diod` : '';
     const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
     const script = `BENCH_RUNS=${o.runs}\nBENCH_SEQ_MIB=${o.seqMiB}\nBENCH_DIOD_MOUNT=${quote(diodMount)}\n${readFileSync(stepsPath, 'utf8')}`;
-    const sampler = new CpuSampler(servers);
+    const sampler = new StepSampler(servers);
     o.log(`guest: ${o.runs} run(s) of ${STEPS.length} steps on ${Object.keys(servers).join(' and ')} …`);
     const result = await runGuest({
       port: servers.virtfs.port,
@@ -109,52 +109,6 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
   } finally {
     await servers.virtfs?.stop();
     await servers.diod?.stop();
-  }
-}
-
-/**
- * Reads the server's and qemu's CPU time as the guest's step lines arrive. The console is a
- * serial port the host reads within milliseconds; the steps take seconds. Only successful steps
- * become samples.
- */
-class CpuSampler {
-  private pending = '';
-  private guestPid = 0;
-  private readonly started = new Map<string, { server: number; guest: number }>();
-  private readonly done = new Map<string, StepSample[]>();
-
-  constructor(private readonly servers: Partial<Record<ServerName, ServerUnderTest>>) {}
-
-  watchGuest(pid: number): void {
-    this.guestPid = pid;
-  }
-
-  feed(text: string): void {
-    const lines = (this.pending + text).split('\n');
-    this.pending = lines.pop()!;
-    for (const line of lines) this.line(line);
-  }
-
-  private line(line: string): void {
-    const m = /BENCH (begin|end) (virtfs|diod) (\d+) (\S+)(?: (\d+) (\d+))?/.exec(line);
-    if (!m) return;
-    const server = this.servers[m[2] as ServerName];
-    if (!server) return;
-    const key = `${m[2]} ${m[4]}`;
-    const now = { server: cpuSeconds(server.pid), guest: this.guestPid ? cpuSeconds(this.guestPid) : 0 };
-    if (m[1] === 'begin') {
-      this.started.set(`${key} ${m[3]}`, now);
-      return;
-    }
-    const start = this.started.get(`${key} ${m[3]}`);
-    if (start === undefined || m[5] !== '0') return;
-    const list = this.done.get(key) ?? [];
-    list.push({ seconds: Number(m[6]) / 1e9, serverCpu: now.server - start.server, guestCpu: now.guest - start.guest });
-    this.done.set(key, list);
-  }
-
-  samples(): Map<string, StepSample[]> {
-    return this.done;
   }
 }
 
