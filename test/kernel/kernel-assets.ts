@@ -97,7 +97,7 @@ function ensureBaseInitramfs(modulesDir: string, pkg: string): string {
 }
 
 /** Copy a dynamically linked program and every library ldd names (guest and host are both Debian 12). */
-function copyWithLibraries(prog: string, root: string): void {
+export function copyWithLibraries(prog: string, root: string): void {
   const place = (p: string) => {
     const dest = join(root, p);
     if (existsSync(dest)) return;

@@ -27,6 +27,15 @@ export interface GuestOptions {
    * initramfs, before the per-run files.
    */
   archives?: string[];
+  /**
+   * More forwards on the same restricted network: guest 10.0.2.100:guestPort reaches the host's
+   * loopback hostPort, each a single stream like the main one (the guest mounts each once).
+   */
+  forwards?: { guestPort: number; hostPort: number }[];
+  /** Called with the console's output as it arrives (e.g. to sample a server at a marker line). */
+  onOutput?: (text: string) => void;
+  /** Called with qemu's pid once it is started (e.g. to read the guest's CPU time). */
+  onStart?: (qemuPid: number) => void;
 }
 
 export interface GuestResult {
@@ -66,27 +75,37 @@ export async function runGuest(o: GuestOptions): Promise<GuestResult> {
       '-nographic', '-no-reboot', '-nodefaults', '-serial', 'stdio',
       '-kernel', assets.kernel, '-initrd', initrd,
       '-append', 'console=ttyS0 panic=-1 quiet',
-      '-netdev', o.mountCommand ? 'user,id=n0' : `user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:564-tcp:127.0.0.1:${o.port}`,
+      '-netdev', o.mountCommand ? 'user,id=n0' : restrictedNetdev(o.port, o.forwards ?? []),
       '-device', 'virtio-net-pci,netdev=n0',
       ...(o.qemuArgs ?? []),
     ];
-    const { output, timedOut } = await runQemu(args, timeoutMs);
+    const { output, timedOut } = await runQemu(args, timeoutMs, o);
     return parseConsole(output, timedOut);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-function runQemu(args: string[], timeoutMs: number): Promise<{ output: string; timedOut: boolean }> {
+/** The guest's only network: 10.0.2.100:564 to the server, and any further forwards beside it. */
+function restrictedNetdev(port: number, forwards: readonly { guestPort: number; hostPort: number }[]): string {
+  const fwd = [{ guestPort: 564, hostPort: port }, ...forwards].map((f) => `guestfwd=tcp:10.0.2.100:${f.guestPort}-tcp:127.0.0.1:${f.hostPort}`);
+  return ['user', 'id=n0', 'restrict=on', ...fwd].join(',');
+}
+
+function runQemu(args: string[], timeoutMs: number, watch: Pick<GuestOptions, 'onOutput' | 'onStart'>): Promise<{ output: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const q = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (q.pid !== undefined) watch.onStart?.(q.pid);
     const chunks: Buffer[] = [];
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       q.kill('SIGKILL');
     }, timeoutMs);
-    q.stdout.on('data', (c: Buffer) => chunks.push(c));
+    q.stdout.on('data', (c: Buffer) => {
+      chunks.push(c);
+      watch.onOutput?.(c.toString('latin1'));
+    });
     q.stderr.on('data', (c: Buffer) => chunks.push(c));
     q.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
