@@ -65,9 +65,9 @@ async function measureRows(o: BenchOptions, fixture: Fixture): Promise<RowResult
       const runs = { virtfs: [] as (Measurement | string)[], diod: [] as (Measurement | string)[], limit: [] as (Measurement | string)[] };
       for (let i = 0; i < o.runs; i++) {
         // Interleaved, so a drift in the machine's load touches every column alike.
-        runs.virtfs.push(await attempt(() => measureServer(row, virtfs, fixture, o)));
-        runs.diod.push(diod ? await attempt(() => measureServer(row, diod, fixture, o)) : diodMissing!);
-        runs.limit.push(await attempt(async () => measureLimit(row, fixture, o)));
+        runs.virtfs.push(await attempt(() => (row.settle?.(fixture), measureServer(row, virtfs, fixture, o))));
+        runs.diod.push(diod ? await attempt(() => (row.settle?.(fixture), measureServer(row, diod, fixture, o))) : diodMissing!);
+        runs.limit.push(await attempt(async () => (row.settle?.(fixture), measureLimit(row, fixture, o))));
         o.log(`${row.name}: run ${i + 1}/${o.runs} done`);
       }
       results.push({ row, virtfs: median(runs.virtfs), diod: median(runs.diod), limit: median(runs.limit) });
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       connections: { type: 'string', default: '4' },
+      workers: { type: 'string' },
       msize: { type: 'string', default: '1M' },
       rows: { type: 'string', default: allRows.map((r) => r.name).join(',') },
       'seq-size': { type: 'string', default: '1G' },
@@ -144,6 +145,7 @@ async function main(): Promise<void> {
     seconds: Number(values.seconds),
     warmup: Number(values.warmup),
     connections: Number(values.connections),
+    workers: values.workers === undefined ? undefined : Number(values.workers),
     msize: parseSize(values.msize),
     rows: allRows.filter((r) => wanted.includes(r.name)),
     dir: values.dir,
@@ -165,7 +167,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `${started.toISOString()} · ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}) · load average at start ${load} · node ${process.version}`,
-      `median of ${o.runs} runs of ${o.seconds} s (after ${o.warmup} s warm-up) · ${o.connections} connections · rows: ${o.rows.map((r) => `${r.name} ${r.workersPerConnection * o.connections} in flight`).join(', ')}`,
+      `median of ${o.runs} runs of ${o.seconds} s (after ${o.warmup} s warm-up) · ${o.connections} connections · rows: ${o.rows.map((r) => `${r.name} ${(o.workers ?? r.workersPerConnection) * o.connections} in flight`).join(', ')}`,
       `msize asked ${o.msize}, agreed: ${agreedMsizes(results)}`,
       `load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`,
       '',

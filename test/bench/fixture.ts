@@ -1,4 +1,4 @@
-import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** The prepared export both servers serve; every row works in its own part of it. */
@@ -25,7 +25,8 @@ export const TREE_SIZE = TREE_DIRS * TREE_FILES_PER_DIR;
 /**
  * The parts of the export: `tree/` (10,000 files of 4 KiB in 100 directories), `wide/` (one
  * directory of 10,000 empty files), `big` (seqSize bytes of data, not a hole, so reads touch real
- * pages) and `seqw` (the file seq-write overwrites). `scratch/`, where creating rows work, is
+ * pages) and `seqw` (the file seq-write overwrites, as large as `big`, so every measurement
+ * overwrites allocated blocks rather than the first one extending the file). `scratch/`, where creating rows work, is
  * always there and emptied each time.
  */
 export type FixturePart = 'tree' | 'wide' | 'big' | 'seqw';
@@ -37,11 +38,8 @@ export function prepareFixture(dir: string, seqSize: number, parts: ReadonlySet<
   if (parts.has('wide')) prepareWide(join(dir, 'wide'));
   const big = join(dir, 'big');
   if (parts.has('big') && (!existsSync(big) || statSync(big).size !== seqSize)) writeData(big, seqSize);
-  if (parts.has('seqw')) {
-    const seqw = openSync(join(dir, 'seqw'), 'w');
-    ftruncateSync(seqw, 0);
-    closeSync(seqw);
-  }
+  const seqw = join(dir, 'seqw');
+  if (parts.has('seqw') && (!existsSync(seqw) || statSync(seqw).size !== seqSize)) writeData(seqw, seqSize);
   rmSync(join(dir, 'scratch'), { recursive: true, force: true });
   mkdirSync(join(dir, 'scratch'));
   return { dir, seqSize };
@@ -60,6 +58,19 @@ function prepareWide(wide: string): void {
   mkdirSync(wide, { recursive: true });
   if (readdirSync(wide).length === WIDE_ENTRIES) return;
   for (let i = 0; i < WIDE_ENTRIES; i++) writeFileSync(join(wide, `entry-with-a-typical-name-${String(i).padStart(5, '0')}.c`), '');
+}
+
+/**
+ * Write `path`'s dirty pages to disk and wait: a row that leaves a gigabyte dirty would otherwise
+ * hand its writeback to whatever is measured next.
+ */
+export function settle(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fdatasyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function writeData(path: string, size: number): void {

@@ -24,6 +24,11 @@ export interface Load {
   warmup: number;
   seconds: number;
   connections: number;
+  /**
+   * Request chains in flight per connection, instead of the row's own number: 1 measures one
+   * request at a time, as a guest's single process issues them (latency, not throughput).
+   */
+  workers?: number;
   /** msize asked for in Tversion; the server may agree to less (diod 1.0.24 agrees to 64 KiB). */
   msize: number;
 }
@@ -40,7 +45,7 @@ export async function measureServer(row: Row, server: ServerUnderTest, fixture: 
   try {
     const workers: Worker[] = [];
     for (const [ci, conn] of conns.entries()) {
-      for (let wi = 0; wi < row.workersPerConnection; wi++) workers.push(await row.start({ fixture, conn, id: `${server.name}-${ci}-${wi}`, shared }));
+      for (let wi = 0; wi < (t.workers ?? row.workersPerConnection); wi++) workers.push(await row.start({ fixture, conn, id: `${server.name}-${ci}-${wi}`, shared }));
     }
     let done = 0;
     const loops = workers.map(async (w) => {

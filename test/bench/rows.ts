@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, opendirSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AT_REMOVEDIR, GetattrMask, IOHDRSZ, LinuxOpenFlag as O } from '../../src/protocol/constants.js';
-import { SMALL_FILE, TREE_SIZE, treePath, type Fixture, type FixturePart } from './fixture.js';
+import { SMALL_FILE, TREE_SIZE, settle, treePath, type Fixture, type FixturePart } from './fixture.js';
 import type { PipelinedConnection } from './pipelined-connection.js';
 import { clunk, openAt, renameAt, unlinkAt, walkTo } from './request-chains.js';
 
@@ -40,6 +40,8 @@ export interface Row {
   /** What the row works on, beyond `scratch/`. */
   needs: readonly FixturePart[];
   start(ctx: WorkerContext): Promise<Worker>;
+  /** Run before each measurement (every server's and the limit's), outside its window. */
+  settle?(fixture: Fixture): void;
   limit(fixture: Fixture, shared: Shared, id: string): LimitLoop;
 }
 
@@ -216,6 +218,8 @@ export const rows: readonly Row[] = [
     unit: 'MiB',
     workersPerConnection: 2,
     needs: ['seqw'],
+    // Each measurement starts with `seqw` cached and clean, not with the last one's writeback.
+    settle: (f) => settle(join(f.dir, 'seqw')),
     start: holding(
       ({ conn }) => openAt(conn, ['seqw'], O.WRONLY),
       async ({ conn, shared, fixture }, fid) => {
