@@ -14,6 +14,12 @@ export const THREAD_POOL_SIZE = 16;
  */
 export function ensureThreadPoolSize(): void {
   if (process.env.UV_THREADPOOL_SIZE !== undefined) return;
+  // A profiler's SIGPROF, sent just before the exec, kills the new image (its handler is gone):
+  // under --cpu-prof or --prof the pool keeps libuv's size unless the variable was set.
+  if (process.execArgv.some((a) => /^--(cpu-)?prof\b/.test(a))) {
+    process.stderr.write(`virtfs: warning: profiling, so not restarting for ${THREAD_POOL_SIZE} disk threads; set UV_THREADPOOL_SIZE=${THREAD_POOL_SIZE} to have them\n`);
+    return;
+  }
   const env = Object.entries({ ...process.env, UV_THREADPOOL_SIZE: String(THREAD_POOL_SIZE) }).map(([k, v]) => `${k}=${v}`);
   try {
     execve(process.execPath, [process.argv0, ...process.execArgv, ...process.argv.slice(1)], env);

@@ -73,3 +73,16 @@ test('a UV_THREADPOOL_SIZE set before the start is kept', async () => {
   // 2 pool threads and the same handful of others, not a pool of 16.
   assert.ok(threads < AT_LEAST, `the server runs ${threads} threads with UV_THREADPOOL_SIZE=2`);
 });
+
+test('under --cpu-prof the server serves without restarting, says so, and leaves its profile', async () => {
+  const profiles = mkdtempSync(join(tmpdir(), 'virtfs-prof-'));
+  try {
+    const server = await startVirtfs(dir, [], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] });
+    const code = await server.stop();
+    assert.equal(code, 0, `stderr: ${server.stderr()}`);
+    assert.match(server.stderr(), /profiling, so not restarting .* set UV_THREADPOOL_SIZE=16/);
+    assert.equal(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).length, 1);
+  } finally {
+    rmSync(profiles, { recursive: true, force: true });
+  }
+});

@@ -23,8 +23,8 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
  * Run `virtfs serve` exactly as a user would, on a free loopback port, and read the port back
  * from the mount line it prints.
  */
-export async function startVirtfs(dir: string, args: string[] = [], opts: { fdLimit?: number } = {}): Promise<DirectVirtfsProcess> {
-  const argv = [process.execPath, main, 'serve', '--listen', 'tcp:127.0.0.1:0', ...args, dir];
+export async function startVirtfs(dir: string, args: string[] = [], opts: { fdLimit?: number; nodeArgs?: string[] } = {}): Promise<DirectVirtfsProcess> {
+  const argv = [process.execPath, ...(opts.nodeArgs ?? []), main, 'serve', '--listen', 'tcp:127.0.0.1:0', ...args, dir];
   // With fdLimit, through a shell that lowers both descriptor limits first (as `ulimit -n` does).
   const p =
     opts.fdLimit === undefined
