@@ -62,15 +62,16 @@ async function measureRows(o: BenchOptions, fixture: Fixture): Promise<RowResult
   const results: RowResult[] = [];
   try {
     for (const row of o.rows) {
-      const runs = { virtfs: [] as (Measurement | string)[], diod: [] as (Measurement | string)[], limit: [] as (Measurement | string)[] };
+      const runs = { virtfs: [] as (Measurement | string)[], diod: [] as (Measurement | string)[], limit: [] as (Measurement | string)[], floor: [] as (Measurement | string)[] };
       for (let i = 0; i < o.runs; i++) {
         // Interleaved, so a drift in the machine's load touches every column alike.
         runs.virtfs.push(await attempt(() => (row.settle?.(fixture), measureServer(row, virtfs, fixture, o))));
         runs.diod.push(diod ? await attempt(() => (row.settle?.(fixture), measureServer(row, diod, fixture, o))) : diodMissing!);
         runs.limit.push(await attempt(async () => (row.settle?.(fixture), measureLimit(row, fixture, o))));
+        if (row.floor) runs.floor.push(await attempt(() => row.floor!(fixture, o)));
         o.log(`${row.name}: run ${i + 1}/${o.runs} done`);
       }
-      results.push({ row, virtfs: median(runs.virtfs), diod: median(runs.diod), limit: median(runs.limit) });
+      results.push({ row, virtfs: median(runs.virtfs), diod: median(runs.diod), limit: median(runs.limit), ...(row.floor ? { floor: median(runs.floor) } : {}) });
     }
   } finally {
     await virtfs.stop();

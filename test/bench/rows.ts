@@ -2,7 +2,9 @@ import { closeSync, mkdirSync, openSync, opendirSync, readSync, renameSync, rmdi
 import { join } from 'node:path';
 import { AT_REMOVEDIR, GetattrMask, IOHDRSZ, LinuxOpenFlag as O } from '../../src/protocol/constants.js';
 import { SMALL_FILE, TREE_SIZE, settle, treePath, type Fixture, type FixturePart } from './fixture.js';
+import type { Load, Measurement } from './measure.js';
 import type { PipelinedConnection } from './pipelined-connection.js';
+import { measureSocketFloor } from './socket-floor.js';
 import { clunk, openAt, renameAt, unlinkAt, walkTo } from './request-chains.js';
 
 /** What one measurement's workers share: the cursor of the sequential rows. */
@@ -40,6 +42,11 @@ export interface Row {
   /** What the row works on, beyond `scratch/`. */
   needs: readonly FixturePart[];
   start(ctx: WorkerContext): Promise<Worker>;
+  /**
+   * The row's work below any protocol but through a loopback socket, as every server must do it
+   * (shown under the table; see socket-floor.ts).
+   */
+  floor?(fixture: Fixture, load: Load): Promise<Measurement>;
   /** Run before each measurement (every server's and the limit's), outside its window. */
   settle?(fixture: Fixture): void;
   limit(fixture: Fixture, shared: Shared, id: string): LimitLoop;
@@ -195,6 +202,7 @@ export const rows: readonly Row[] = [
     unit: 'MiB',
     workersPerConnection: 2,
     needs: ['big'],
+    floor: measureSocketFloor,
     start: holding(
       ({ conn }) => openAt(conn, ['big'], O.RDONLY),
       async ({ conn, shared, fixture }, fid) => {

@@ -7,6 +7,8 @@ export interface RowResult {
   virtfs: Measurement | string;
   diod: Measurement | string;
   limit: Measurement | string;
+  /** The row's socket floor, for rows that have one. */
+  floor?: Measurement | string;
 }
 
 const HEADER = [
@@ -18,13 +20,20 @@ const HEADER = [
 export function formatTable(results: readonly RowResult[]): string {
   const lines: string[][] = [HEADER];
   const notes: string[] = [];
-  for (const { row, virtfs, diod, limit } of results) {
+  for (const { row, virtfs, diod, limit, floor } of results) {
     const v = typeof virtfs === 'string' ? undefined : virtfs;
     const d = typeof diod === 'string' ? undefined : diod;
     const l = typeof limit === 'string' ? undefined : limit;
     for (const [who, m] of [['virtfs', virtfs], ['diod', diod], ['limit', limit]] as const) {
       if (typeof m === 'string') notes.push(`${row.name}, ${who}: ${m}`);
       else if (m.fallbacks.length) notes.push(`${row.name}, ${who}: answered EOPNOTSUPP to ${m.fallbacks.join(', ')}; the generator fell back as the Linux client does (Tunlinkat → walk + Tremove, Trenameat → Trename)`);
+    }
+    if (typeof floor === 'string') notes.push(`${row.name}, socket floor: ${floor}`);
+    else if (floor) {
+      notes.push(
+        `${row.name}, socket floor (this process: pread 1 MiB from the page cache + write to a loopback TCP socket, no protocol): ` +
+          `${rate(floor)} ${row.unit}/s at ${cpu(floor)} per ${row.unit}; virtfs ${ratio(v?.rate, floor.rate)} of its rate at ${ratio(v?.cpuPerUnit, floor.cpuPerUnit)} its CPU`,
+      );
     }
     lines.push([
       row.name,

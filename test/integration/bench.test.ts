@@ -25,7 +25,12 @@ test('every bench row, run briefly against virtfs, does work and prints its tabl
       assert.ok(typeof r.limit !== 'string' && r.limit.rate > 0, `${r.row.name}: the limit did no work`);
       assert.equal(r.diod, 'not run (--no-diod)');
       assert.match(table, new RegExp(`\\| ${r.row.name} +\\| ${r.row.unit} +\\| +\\d+ \\| +n/a \\|`));
+      if (r.row.floor) {
+        assert.ok(r.floor && typeof r.floor !== 'string' && r.floor.rate > 0, `${r.row.name}: the socket floor did no work: ${String(r.floor)}`);
+        assert.match(table, new RegExp(`- ${r.row.name}, socket floor .*: [\\d.]+ ${r.row.unit}/s at [\\d.]+ µs per ${r.row.unit}`));
+      }
     }
+    assert.ok(rows.some((r) => r.floor), 'no row has a socket floor');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
