@@ -1562,16 +1562,28 @@ static bool reads_little(job *j) {
   return fstat(j->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size - j->a <= INLINE_READ_MAX;
 }
 
-/* Removing the last name of a large file frees its blocks in the call: that may wait on the disk. */
+/* Freeing more than 1 MiB of blocks (st_blocks counts 512-byte units) may wait on the disk. */
+#define FREES_MUCH_BLOCKS 2048
+
+/* Removing the last name of a large file frees its blocks in the call. */
 static bool frees_much(int dirfd, const char *name) {
   struct stat st;
   return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 &&
-         st.st_blocks > 2048;
+         st.st_blocks > FREES_MUCH_BLOCKS;
+}
+
+/* Opening with O_TRUNC frees the file's blocks in the call, as removing its last name does. A name
+ * that does not exist yet (the usual O_CREAT|O_TRUNC) or a small file is cheap to truncate. */
+static bool truncates_much(job *j) {
+  struct stat st;
+  int r = j->exec == do_reopen ? fstat(j->fd, &st) : fstatat(j->fd, j->name, &st, AT_SYMLINK_NOFOLLOW);
+  return r == 0 && S_ISREG(st.st_mode) && st.st_blocks > FREES_MUCH_BLOCKS;
 }
 
 /* Whether a job runs on the JS thread: cheap metadata calls whose descriptors are all local, and
- * small reads the page cache can answer. Writes, fsync, truncation and locks that may wait stay in the
- * pool, as does everything on other filesystems (a slow one must never stall other clients). */
+ * small reads the page cache can answer. Writes, fsync, truncation (but an open's O_TRUNC of a
+ * small file) and locks that may wait stay in the pool, as does everything on other filesystems
+ * (a slow one must never stall other clients). */
 static bool runs_inline(job *j) {
   void (*e)(job *) = j->exec;
   uint64_t dev1 = local_of(j->fd);
@@ -1582,7 +1594,7 @@ static bool runs_inline(job *j) {
     j->lookup_dev = dev1;
     return true;
   }
-  if (e == do_reopen || e == do_openat) return !(j->flags & O_TRUNC);
+  if (e == do_reopen || e == do_openat) return !(j->flags & O_TRUNC) || !truncates_much(j);
   if (e == do_unlinkat) return !frees_much(j->fd, j->name);
   if (e == do_renameat) return !frees_much(j->fd2, j->name2);
   if (e == do_pread && reads_little(j)) {

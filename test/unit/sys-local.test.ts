@@ -95,6 +95,35 @@ test('a small directory is listed on the calling thread whatever the reply\'s si
   for (const fd of [small, large]) await sys.close(fd);
 });
 
+test('an open that truncates runs on the calling thread for a new or small file, on the pool for a large one', async (t) => {
+  const { dir, root } = await scratch(t);
+  fs.writeFileSync(path.join(dir, 'small'), Buffer.alloc(4096, 1));
+  fs.writeFileSync(path.join(dir, 'large'), Buffer.alloc(4 << 20, 1));
+  assert.ok(fs.statSync(path.join(dir, 'large')).blocks > 2048, 'the large file has more than 1 MiB of blocks');
+  sys.markLocal(root);
+  const [largePath] = await sys.openPath(root, b('large'));
+  const [smallPath] = await sys.openPath(root, b('small'));
+  const TRUNC = sys.O.O_WRONLY | sys.O.O_TRUNC;
+  const release = blockPool(t, dir);
+  const fresh = sys.openat(root, b('fresh'), TRUNC | sys.O.O_CREAT, 0o644);
+  assert.ok(await settlesSoon(fresh), 'O_CREAT|O_TRUNC of a new name finished with the pool busy');
+  const small = sys.openat(root, b('small'), TRUNC, 0);
+  assert.ok(await settlesSoon(small), 'O_TRUNC of a small file finished with the pool busy');
+  const smallAgain = sys.reopen(smallPath, TRUNC);
+  assert.ok(await settlesSoon(smallAgain), 'a reopen with O_TRUNC of a small file finished with the pool busy');
+  const large = sys.openat(root, b('large'), TRUNC, 0);
+  assert.equal(await settlesSoon(large), false, 'O_TRUNC of a large file waited for a pool thread');
+  await release();
+  assert.equal(fs.statSync(path.join(dir, 'large')).size, 0);
+  fs.writeFileSync(path.join(dir, 'large'), Buffer.alloc(4 << 20, 1));
+  const release2 = blockPool(t, dir);
+  const largeAgain = sys.reopen(largePath, TRUNC);
+  assert.equal(await settlesSoon(largeAgain), false, 'a reopen with O_TRUNC of a large file waited for a pool thread');
+  await release2();
+  assert.equal(fs.statSync(path.join(dir, 'small')).size, 0);
+  for (const fd of [await fresh, await small, await smallAgain, await large, await largeAgain, largePath, smallPath]) await sys.close(fd);
+});
+
 test('calls on descriptors nobody marked local wait for the pool', async (t) => {
   const { dir, root } = await scratch(t);
   const release = blockPool(t, dir);
