@@ -31,8 +31,12 @@ export async function measureSocketFloor(fixture: Fixture, t: Load): Promise<Mea
   const listener = createServer();
   await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
   const port = (listener.address() as { port: number }).port;
-  const accepted = new Promise<Socket>((r) => listener.once('connection', r));
   const drain = spawn(process.execPath, ['-e', DRAIN, String(port)], { stdio: 'ignore' });
+  const accepted = new Promise<Socket>((resolve, reject) => {
+    listener.once('connection', resolve);
+    drain.once('exit', (code) => reject(new Error(`the socket floor's reader exited (${code}) before connecting`)));
+    drain.once('error', reject);
+  });
   const fd = openSync(join(fixture.dir, 'big'), 'r');
   try {
     const socket = await accepted;
