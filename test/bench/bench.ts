@@ -65,9 +65,9 @@ async function measureRows(o: BenchOptions, fixture: Fixture): Promise<RowResult
       const runs = { virtfs: [] as (Measurement | string)[], diod: [] as (Measurement | string)[], limit: [] as (Measurement | string)[], floor: [] as (Measurement | string)[] };
       for (let i = 0; i < o.runs; i++) {
         // Interleaved, so a drift in the machine's load touches every column alike.
-        runs.virtfs.push(await attempt(() => (row.settle?.(fixture), measureServer(row, virtfs, fixture, o))));
-        runs.diod.push(diod ? await attempt(() => (row.settle?.(fixture), measureServer(row, diod, fixture, o))) : diodMissing!);
-        runs.limit.push(await attempt(async () => (row.settle?.(fixture), measureLimit(row, fixture, o))));
+        runs.virtfs.push(await attempt(() => measureServer(row, virtfs, fixture, o)));
+        runs.diod.push(diod ? await attempt(() => measureServer(row, diod, fixture, o)) : diodMissing!);
+        runs.limit.push(await attempt(async () => measureLimit(row, fixture, o)));
         if (row.floor) runs.floor.push(await attempt(() => row.floor!(fixture, o)));
         o.log(`${row.name}: run ${i + 1}/${o.runs} done`);
       }

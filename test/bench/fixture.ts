@@ -26,8 +26,8 @@ export const TREE_SIZE = TREE_DIRS * TREE_FILES_PER_DIR;
  * The parts of the export: `tree/` (10,000 files of 4 KiB in 100 directories), `wide/` (one
  * directory of 10,000 empty files), `big` (seqSize bytes of data, not a hole, so reads touch real
  * pages) and `seqw` (the file seq-write overwrites, as large as `big`, so every measurement
- * overwrites allocated blocks rather than the first one extending the file). `scratch/`, where creating rows work, is
- * always there and emptied each time.
+ * overwrites allocated blocks rather than the first one extending the file). `scratch/`, where
+ * creating rows work, is always there and emptied each time.
  */
 export type FixturePart = 'tree' | 'wide' | 'big' | 'seqw';
 
@@ -36,10 +36,10 @@ export function prepareFixture(dir: string, seqSize: number, parts: ReadonlySet<
   mkdirSync(dir, { recursive: true });
   if (parts.has('tree')) prepareTree(dir);
   if (parts.has('wide')) prepareWide(join(dir, 'wide'));
-  const big = join(dir, 'big');
-  if (parts.has('big') && (!existsSync(big) || statSync(big).size !== seqSize)) writeData(big, seqSize);
-  const seqw = join(dir, 'seqw');
-  if (parts.has('seqw') && (!existsSync(seqw) || statSync(seqw).size !== seqSize)) writeData(seqw, seqSize);
+  for (const part of ['big', 'seqw'] as const) {
+    const file = join(dir, part);
+    if (parts.has(part) && (!existsSync(file) || statSync(file).size !== seqSize)) writeData(file, seqSize);
+  }
   rmSync(join(dir, 'scratch'), { recursive: true, force: true });
   mkdirSync(join(dir, 'scratch'));
   return { dir, seqSize };

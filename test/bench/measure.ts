@@ -39,6 +39,7 @@ export interface Load {
  * even when the generator, not the server, is the bottleneck.
  */
 export async function measureServer(row: Row, server: ServerUnderTest, fixture: Fixture, t: Load): Promise<Measurement> {
+  row.settle?.(fixture);
   const conns = await Promise.all(Array.from({ length: t.connections }, () => PipelinedConnection.open(server.port, t.msize, server.aname)));
   const shared: Shared = { cursor: 0 };
   let running = true;
@@ -84,6 +85,7 @@ export async function measureServer(row: Row, server: ServerUnderTest, fixture: 
  * no thread pool, one core. Its CPU per unit is this process's own.
  */
 export function measureLimit(row: Row, fixture: Fixture, t: Load): Measurement {
+  row.settle?.(fixture);
   const loop = row.limit(fixture, { cursor: 0 }, 'limit');
   try {
     runFor(loop.step, t.warmup);
