@@ -107,4 +107,4 @@ function runFor(step: () => number, seconds: number): number {
   return units;
 }
 
-const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
+export const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));

@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Fixture } from './fixture.js';
-import type { Load, Measurement } from './measure.js';
+import { sleep, type Load, type Measurement } from './measure.js';
 
 const MiB = 1 << 20;
 /** Buffers in flight at once: as many Rread frames as the server keeps in its pool. */
@@ -84,5 +84,3 @@ export async function measureSocketFloor(fixture: Fixture, t: Load): Promise<Mea
     listener.close();
   }
 }
-
-const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
