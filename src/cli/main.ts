@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { ensureThreadPoolSize } from './thread-pool.js';
+import { ensureStartupSettings } from './startup-restart.js';
 
 // Before anything else loads: this may restart the process.
-ensureThreadPoolSize();
+ensureStartupSettings();
 await import('./program.js');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startNpmStart, startVirtfs, type VirtfsProcess } from '../kernel/virtfs-process.js';
-import { THREAD_POOL_SIZE } from '../../src/cli/thread-pool.js';
+import { OLD_SPACE_FLOOR_MIB, THREAD_POOL_SIZE } from '../../src/cli/startup-restart.js';
 
 // libuv starts every thread of its pool at the pool's first use, which the server makes before
 // it prints its mount line (opening the export). Besides the pool, Node 20 runs the main thread
@@ -80,9 +80,41 @@ test('under --cpu-prof the server serves without restarting, says so, and leaves
     const server = await startVirtfs(dir, [], { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] });
     const code = await server.stop();
     assert.equal(code, 0, `stderr: ${server.stderr()}`);
-    assert.match(server.stderr(), /profiling, so not restarting .* set UV_THREADPOOL_SIZE=16/);
+    assert.match(server.stderr(), /profiling, so not restarting to set UV_THREADPOOL_SIZE=16 and --initial-old-space-size=64;/);
     assert.equal(readdirSync(profiles).filter((f) => f.endsWith('.cpuprofile')).length, 1);
   } finally {
     rmSync(profiles, { recursive: true, force: true });
+  }
+});
+
+/** The node options of the CLI process below `pid`. */
+function nodeArgsOf(pid: number): string[] {
+  const cmdline = readFileSync(`/proc/${cliProcessUnder(pid)}/cmdline`, 'latin1').split('\0');
+  return cmdline.slice(1, cmdline.findIndex((a) => a.endsWith('cli/main.js')));
+}
+
+async function nodeArgsUnder(start: () => Promise<VirtfsProcess>): Promise<string[]> {
+  const server = await start();
+  try {
+    return nodeArgsOf(server.pid);
+  } finally {
+    await server.stop();
+  }
+}
+
+test(`the server runs with V8's old-generation limit floored at ${OLD_SPACE_FLOOR_MIB} MiB, under npm start too`, async () => {
+  const want = `--initial-old-space-size=${OLD_SPACE_FLOOR_MIB}`;
+  assert.ok((await nodeArgsUnder(() => startVirtfs(dir))).includes(want));
+  assert.ok((await nodeArgsUnder(() => startNpmStart(['--listen', 'tcp:127.0.0.1:0']))).includes(want));
+});
+
+test('a heap floor given to node is kept, and the pool is still sized', async () => {
+  const server = await startVirtfs(dir, [], { nodeArgs: ['--initial-old-space-size=40'] });
+  try {
+    const args = nodeArgsOf(server.pid);
+    assert.deepEqual(args.filter((a) => a.startsWith('--initial-old-space-size')), ['--initial-old-space-size=40']);
+    assert.ok(threadCount(cliProcessUnder(server.pid)) >= AT_LEAST);
+  } finally {
+    await server.stop();
   }
 });
