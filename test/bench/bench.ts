@@ -120,9 +120,40 @@ function parseSize(s: string): number {
   return Number(m[1]) * 1024 ** ' KMG'.indexOf((m[2] || ' ').toUpperCase());
 }
 
-async function main(): Promise<void> {
+const USAGE = `usage: npm run bench -- [options]   (or node dist/test/bench/bench.js [options])
+  --rows A,B,...          rows to run (default: all: ${allRows.map((r) => r.name).join(', ')})
+  --runs N                runs per row and server; the table shows medians (default 3)
+  --seconds S             length of each run (default 5), after --warmup S (default 1)
+  --connections N         connections per server (default 4)
+  --workers N             requests in flight per connection (default: each row's own)
+  --msize SIZE            msize asked for (default 1M)
+  --seq-size SIZE         size of the seq-read and seq-write files (default 1G)
+  --dir DIR               the prepared export (default /var/tmp/virtfs-bench; made if missing)
+  --no-diod               measure virtfs and the limit only
+  --no-memory             skip the memory table
+  --memory-connections N  connections of the memory table (default 64)
+  --memory-fids N         fids each of them holds (default 1000)
+`;
+
+/** A count given on the command line: a whole number of at least 1, else a usage error. */
+function count(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} wants a whole number of at least 1, not ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Seconds given on the command line, else a usage error. */
+function seconds(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} wants seconds (0 or more), not ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** The command line's options; null when it asks for --help. Throws on anything malformed. */
+function options(): BenchOptions | null {
   const { values } = parseArgs({
     options: {
+      help: { type: 'boolean', default: false },
       runs: { type: 'string', default: '3' },
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
@@ -138,23 +169,40 @@ async function main(): Promise<void> {
       'memory-fids': { type: 'string', default: '1000' },
     },
   });
+  if (values.help) return null;
   const wanted = values.rows.split(',');
   const unknown = wanted.filter((n) => !allRows.some((r) => r.name === n));
-  if (unknown.length) throw new Error(`unknown rows: ${unknown.join(', ')} (rows: ${allRows.map((r) => r.name).join(', ')})`);
-  const o: BenchOptions = {
-    runs: Number(values.runs),
-    seconds: Number(values.seconds),
-    warmup: Number(values.warmup),
-    connections: Number(values.connections),
-    workers: values.workers === undefined ? undefined : Number(values.workers),
+  if (unknown.length) throw new Error(`unknown rows: ${unknown.join(', ')}`);
+  return {
+    runs: count('runs', values.runs),
+    seconds: seconds('seconds', values.seconds),
+    warmup: seconds('warmup', values.warmup),
+    connections: count('connections', values.connections),
+    workers: values.workers === undefined ? undefined : count('workers', values.workers),
     msize: parseSize(values.msize),
     rows: allRows.filter((r) => wanted.includes(r.name)),
     dir: values.dir,
     seqSize: parseSize(values['seq-size']),
     diod: !values['no-diod'],
-    fidMemory: values['no-memory'] ? undefined : { connections: Number(values['memory-connections']), fidsPerConnection: Number(values['memory-fids']) },
+    fidMemory: values['no-memory']
+      ? undefined
+      : { connections: count('memory-connections', values['memory-connections']), fidsPerConnection: count('memory-fids', values['memory-fids']) },
     log: (l) => process.stderr.write(`bench: ${l}\n`),
   };
+}
+
+async function main(): Promise<void> {
+  let o: BenchOptions | null;
+  try {
+    o = options();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (o === null) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const started = new Date();
   const load = loadavg().map((x) => x.toFixed(2)).join(' ');
   let results: RowResult[];

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,5 +52,19 @@ test('the memory measurement holds fids on several connections and reads the pea
     assert.match(formatFidMemory(load, memory.virtfs, memory.diod), /\| 3 connections × 20 fids \| [\d.]+ MiB \| [\d.]+ MiB \| n\/a \| n\/a \| n\/a \|/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// `npm run bench -- ...`: a mistyped option gets the usage, not a stack trace.
+test('the bench command answers --help with its usage, and a bad option with the usage and status 2', () => {
+  const cli = join(import.meta.dirname, '../bench/bench.js');
+  const help = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /^usage: npm run bench -- \[options\]/);
+  for (const bad of [['--bogus'], ['--runs', 'three'], ['--seconds=-1'], ['--seconds', '-1'], ['--rows', 'stat,nope'], ['--msize', '1X']]) {
+    const r = spawnSync(process.execPath, [cli, ...bad], { encoding: 'utf8' });
+    assert.equal(r.status, 2, `${bad.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /^bench: [^]+?\nusage: npm run bench/, bad.join(' '));
+    assert.doesNotMatch(r.stderr, /\n\s+at /, `${bad.join(' ')}: a stack trace`);
   }
 });
