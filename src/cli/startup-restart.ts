@@ -18,6 +18,8 @@ export const THREAD_POOL_SIZE = 16;
 export const OLD_SPACE_FLOOR_MIB = 64;
 
 const OLD_SPACE_FLAG = /^--initial[-_]old[-_]space[-_]size\b/;
+const POOL_SETTING = `UV_THREADPOOL_SIZE=${THREAD_POOL_SIZE}`;
+const HEAP_SETTING = `--initial-old-space-size=${OLD_SPACE_FLOOR_MIB}`;
 
 /**
  * libuv sizes its pool once, at first use, from UV_THREADPOOL_SIZE, and Node's ES-module loader
@@ -30,15 +32,16 @@ export function ensureStartupSettings(): void {
   const setPool = process.env.UV_THREADPOOL_SIZE === undefined;
   const setHeap = !process.execArgv.some((a) => OLD_SPACE_FLAG.test(a));
   if (!setPool && !setHeap) return;
-  const missing = [setPool ? `UV_THREADPOOL_SIZE=${THREAD_POOL_SIZE}` : '', setHeap ? `--initial-old-space-size=${OLD_SPACE_FLOOR_MIB}` : ''].filter(Boolean).join(' and ');
+  const missing = [setPool ? POOL_SETTING : '', setHeap ? HEAP_SETTING : ''].filter(Boolean).join(' and ');
   // A profiler's SIGPROF, sent just before the exec, kills the new image (its handler is gone):
   // under --cpu-prof or --prof the process keeps what it started with.
   if (process.execArgv.some((a) => /^--(cpu-)?prof\b/.test(a))) {
     process.stderr.write(`virtfs: warning: profiling, so not restarting to set ${missing}; set them when starting node to have them\n`);
     return;
   }
-  const env = Object.entries({ ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(THREAD_POOL_SIZE) }).map(([k, v]) => `${k}=${v}`);
-  const nodeArgs = setHeap ? [`--initial-old-space-size=${OLD_SPACE_FLOOR_MIB}`, ...process.execArgv] : process.execArgv;
+  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
+  if (setPool) env.push(POOL_SETTING);
+  const nodeArgs = setHeap ? [HEAP_SETTING, ...process.execArgv] : process.execArgv;
   try {
     execve(process.execPath, [process.argv0, ...nodeArgs, ...process.argv.slice(1)], env);
   } catch (err) {

@@ -1,6 +1,7 @@
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { wholeOption } from './cli-options.js';
 import { prepareFixture, type Fixture } from './fixture.js';
 import { measureLimit, measureServer, type Measurement, type Load } from './measure.js';
 import { rows as allRows, type Row } from './rows.js';
@@ -135,13 +136,6 @@ const USAGE = `usage: npm run bench -- [options]   (or node dist/test/bench/benc
   --memory-fids N         fids each of them holds (default 1000)
 `;
 
-/** A count given on the command line: a whole number of at least 1, else a usage error. */
-function count(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} wants a whole number of at least 1, not ${JSON.stringify(value)}`);
-  return n;
-}
-
 /** Seconds given on the command line, else a usage error. */
 function seconds(name: string, value: string): number {
   const n = Number(value);
@@ -174,11 +168,11 @@ function options(): BenchOptions | null {
   const unknown = wanted.filter((n) => !allRows.some((r) => r.name === n));
   if (unknown.length) throw new Error(`unknown rows: ${unknown.join(', ')}`);
   return {
-    runs: count('runs', values.runs),
+    runs: wholeOption('runs', values.runs),
     seconds: seconds('seconds', values.seconds),
     warmup: seconds('warmup', values.warmup),
-    connections: count('connections', values.connections),
-    workers: values.workers === undefined ? undefined : count('workers', values.workers),
+    connections: wholeOption('connections', values.connections),
+    workers: values.workers === undefined ? undefined : wholeOption('workers', values.workers),
     msize: parseSize(values.msize),
     rows: allRows.filter((r) => wanted.includes(r.name)),
     dir: values.dir,
@@ -186,7 +180,7 @@ function options(): BenchOptions | null {
     diod: !values['no-diod'],
     fidMemory: values['no-memory']
       ? undefined
-      : { connections: count('memory-connections', values['memory-connections']), fidsPerConnection: count('memory-fids', values['memory-fids']) },
+      : { connections: wholeOption('memory-connections', values['memory-connections']), fidsPerConnection: wholeOption('memory-fids', values['memory-fids']) },
     log: (l) => process.stderr.write(`bench: ${l}\n`),
   };
 }

@@ -43,14 +43,17 @@ let dir: string;
 before(() => (dir = mkdtempSync(join(tmpdir(), 'virtfs-pool-'))));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-async function poolOf(start: () => Promise<VirtfsProcess>): Promise<number> {
+/** What `look` reads of the CLI process of a server started by `start`, before stopping it. */
+async function whileServing<T>(start: () => Promise<VirtfsProcess>, look: (cliPid: number) => T): Promise<T> {
   const server = await start();
   try {
-    return threadCount(cliProcessUnder(server.pid));
+    return look(cliProcessUnder(server.pid));
   } finally {
     await server.stop();
   }
 }
+
+const poolOf = (start: () => Promise<VirtfsProcess>) => whileServing(start, threadCount);
 
 test(`node dist/src/cli/main.js serve (the bin entry's file) runs ${THREAD_POOL_SIZE} disk threads`, async () => {
   const threads = await poolOf(() => startVirtfs(dir));
@@ -87,34 +90,23 @@ test('under --cpu-prof the server serves without restarting, says so, and leaves
   }
 });
 
-/** The node options of the CLI process below `pid`. */
-function nodeArgsOf(pid: number): string[] {
-  const cmdline = readFileSync(`/proc/${cliProcessUnder(pid)}/cmdline`, 'latin1').split('\0');
+/** The node options a CLI process runs with. */
+function nodeArgsOf(cliPid: number): string[] {
+  const cmdline = readFileSync(`/proc/${cliPid}/cmdline`, 'latin1').split('\0');
   return cmdline.slice(1, cmdline.findIndex((a) => a.endsWith('cli/main.js')));
-}
-
-async function nodeArgsUnder(start: () => Promise<VirtfsProcess>): Promise<string[]> {
-  const server = await start();
-  try {
-    return nodeArgsOf(server.pid);
-  } finally {
-    await server.stop();
-  }
 }
 
 test(`the server runs with V8's old-generation limit floored at ${OLD_SPACE_FLOOR_MIB} MiB, under npm start too`, async () => {
   const want = `--initial-old-space-size=${OLD_SPACE_FLOOR_MIB}`;
-  assert.ok((await nodeArgsUnder(() => startVirtfs(dir))).includes(want));
-  assert.ok((await nodeArgsUnder(() => startNpmStart(['--listen', 'tcp:127.0.0.1:0']))).includes(want));
+  assert.ok((await whileServing(() => startVirtfs(dir), nodeArgsOf)).includes(want));
+  assert.ok((await whileServing(() => startNpmStart(['--listen', 'tcp:127.0.0.1:0']), nodeArgsOf)).includes(want));
 });
 
 test('a heap floor given to node is kept, and the pool is still sized', async () => {
-  const server = await startVirtfs(dir, [], { nodeArgs: ['--initial-old-space-size=40'] });
-  try {
-    const args = nodeArgsOf(server.pid);
-    assert.deepEqual(args.filter((a) => a.startsWith('--initial-old-space-size')), ['--initial-old-space-size=40']);
-    assert.ok(threadCount(cliProcessUnder(server.pid)) >= AT_LEAST);
-  } finally {
-    await server.stop();
-  }
+  const { args, threads } = await whileServing(
+    () => startVirtfs(dir, [], { nodeArgs: ['--initial-old-space-size=40'] }),
+    (pid) => ({ args: nodeArgsOf(pid), threads: threadCount(pid) }),
+  );
+  assert.deepEqual(args.filter((a) => a.startsWith('--initial-old-space-size')), ['--initial-old-space-size=40']);
+  assert.ok(threads >= AT_LEAST, `the server runs ${threads} threads`);
 });

@@ -1,5 +1,6 @@
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { wholeOption } from '../cli-options.js';
 import { guestBench, type GuestBenchOptions } from './guest-bench.js';
 import { formatGuestTable, formatMounts } from './guest-table.js';
 
@@ -19,14 +20,14 @@ async function main(): Promise<void> {
   });
   if (!['none', 'loose', 'mmap'].includes(values.cache)) throw new Error(`--cache must be none, loose or mmap, not ${values.cache}`);
   const o: GuestBenchOptions = {
-    files: whole(values.files, 'files'),
-    seqMiB: whole(values['seq-mib'], 'seq-mib'),
-    runs: whole(values.runs, 'runs'),
-    msize: whole(values.msize, 'msize'),
+    files: wholeOption('files', values.files),
+    seqMiB: wholeOption('seq-mib', values['seq-mib']),
+    runs: wholeOption('runs', values.runs),
+    msize: wholeOption('msize', values.msize),
     cache: values.cache as GuestBenchOptions['cache'],
     dir: values.dir,
     diod: !values['no-diod'],
-    timeoutMs: whole(values['timeout-min'], 'timeout-min') * 60_000,
+    timeoutMs: wholeOption('timeout-min', values['timeout-min']) * 60_000,
     log: (l) => process.stderr.write(`bench:guest: ${l}\n`),
   };
   const started = new Date();
@@ -46,11 +47,6 @@ async function main(): Promise<void> {
     process.stderr.write(`bench:guest: ${r.problems.length} problem(s); the guest's last lines:\n${r.console.split('\n').slice(-20).join('\n')}\n`);
     process.exitCode = 1;
   }
-}
-
-function whole(s: string, name: string): number {
-  if (!/^\d+$/.test(s) || Number(s) < 1) throw new Error(`--${name} must be a whole number ≥ 1, not ${s}`);
-  return Number(s);
 }
 
 await main().catch((err: Error) => {
