@@ -264,6 +264,11 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
       throw err;
     }
   }
+  // Before saying where it serves: whoever waits for that line may signal at once, and a signal
+  // with no handler yet would kill the process without closing.
+  const stop = () => void running.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   const a = running.address;
   // With stdio, stdout carries the protocol: everything for people goes to stderr.
   const say = (s: string) => (a.kind === 'stdio' ? process.stderr : process.stdout).write(`${s}\n`);
@@ -282,9 +287,6 @@ async function serve(path: string, flags: ServeFlags): Promise<void> {
     say(a.kind === 'tcp' && isLoopback(a.host) ? 'In a QEMU guest with user networking (-nic user), mount it with:' : 'Mount it with:');
     for (const l of lines) say(`  ${l}`);
   }
-  const stop = () => void running.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   await running.done;
   await running.close();
 }

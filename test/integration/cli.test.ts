@@ -92,6 +92,15 @@ describe('virtfs serve: options and errors', () => {
     await failsWith(['serve', '--listen', 'tcp:127.0.0.1:70000', dir], /^virtfs: .*port 70000 is out of range/);
   });
 
+  test('SIGTERM sent the moment the mount line appears closes the server cleanly (status 0)', async () => {
+    // Whoever starts the server waits for that line; a signal before the handler is in place
+    // would kill it with no close and no status.
+    for (let i = 0; i < 5; i++) {
+      const server = await startVirtfs(dir);
+      assert.equal(await server.stop(), 0, `start ${i + 1}: stderr:\n${server.stderr()}`);
+    }
+  });
+
   test('an address already in use is one clear line', async () => {
     const busy = net.createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
