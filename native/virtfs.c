@@ -86,15 +86,22 @@ struct job {
 
 /* ---------- errors ---------- */
 
-/* Error whose .errno is the positive errno and .code its symbolic name. */
+/* Error whose .errno is the positive errno and .code its symbolic name. It has no stack trace:
+ * a failed call is an answer for the guest (ENODATA, ENOENT), and capturing the JS stack would
+ * cost more than the call. */
 static napi_value errno_error(napi_env env, const char *op, int err) {
   const char *name = strerrorname_np(err), *desc = strerrordesc_np(err);
   char msg[256];
   snprintf(msg, sizeof msg, "%s: %s", op, desc ? desc : "Unknown error");
-  napi_value code, text, e, num, sys;
-  if (napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code) != napi_ok ||
-      napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text) != napi_ok ||
-      napi_create_error(env, code, text, &e) != napi_ok ||
+  napi_value code, text, e, num, sys, global, ctor, limit = NULL, zero;
+  bool quiet = napi_get_global(env, &global) == napi_ok && napi_get_named_property(env, global, "Error", &ctor) == napi_ok &&
+               napi_get_named_property(env, ctor, "stackTraceLimit", &limit) == napi_ok && napi_create_int32(env, 0, &zero) == napi_ok &&
+               napi_set_named_property(env, ctor, "stackTraceLimit", zero) == napi_ok;
+  napi_status made = napi_create_string_utf8(env, name ? name : "EUNKNOWN", NAPI_AUTO_LENGTH, &code);
+  if (made == napi_ok) made = napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
+  if (made == napi_ok) made = napi_create_error(env, code, text, &e);
+  if (quiet) napi_set_named_property(env, ctor, "stackTraceLimit", limit);
+  if (made != napi_ok ||
       napi_create_int32(env, err, &num) != napi_ok ||
       napi_create_string_utf8(env, op, NAPI_AUTO_LENGTH, &sys) != napi_ok ||
       napi_set_named_property(env, e, "errno", num) != napi_ok ||

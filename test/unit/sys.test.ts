@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as sys from '../../src/backend/local/sys.js';
 import { O, StatIndex as S, type RawStat } from '../../src/backend/local/sys.js';
 import { parseDirents as parseWireDirents, type Dirent } from '../../src/protocol/dirent.js';
+import { P9Error } from '../../src/protocol/errno.js';
 
 const E = os.constants.errno;
 const b = (s: string): Buffer => Buffer.from(s);
@@ -80,6 +81,23 @@ test('errors carry the positive errno, its code and a "syscall: message" message
   assert.equal(err.code, 'ENOENT');
   assert.equal(err.syscall, 'openat');
   assert.equal(err.message, 'openat: No such file or directory');
+});
+
+test('failures are answers, not faults: no stack is captured, and the stack limit is left as it was', async (t) => {
+  const { root } = await scratch(t);
+  sys.markLocal(root); // on the calling thread, where a JS stack is there to capture
+  const limit = Error.stackTraceLimit;
+  const err = await sys.openPath(root, b('missing')).then(
+    () => assert.fail('should reject'),
+    (e: Error) => e,
+  );
+  assert.equal(err.stack, 'Error: openat: No such file or directory');
+  assert.equal(Error.stackTraceLimit, limit);
+  const p9 = new P9Error(E.ENOENT, 'no such entry');
+  assert.equal(p9.stack, 'P9Error: no such entry');
+  assert.ok(p9 instanceof Error);
+  assert.equal(Error.stackTraceLimit, limit);
+  assert.match(new Error('a fault').stack ?? '', /\n +at /, 'other errors keep their stacks');
 });
 
 test('walk returns one fd and stat per name', async (t) => {
