@@ -5,17 +5,19 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { guestBench, STEPS, type GuestBenchResult } from '../bench/guest/guest-bench.js';
 import { formatGuestTable } from '../bench/guest/guest-table.js';
+import { formatCensus } from '../bench/guest/request-census.js';
 
 // The in-guest rows of the benchmark (npm run bench:guest) kept from rotting: one guest boot at
 // toy size (40 files, 2 MiB), virtfs alone (CI has no diod), asserting that every step ran and
-// left what it should on the host, and that the table prints. Never a speed.
+// left what it should on the host, and that the table prints. Never a speed. The census proxy
+// (--census) stands between guest and server, so it is checked too: every request relayed, counted.
 describe('the in-guest bench at toy size', { timeout: 5 * 60_000 }, () => {
   let dir: string;
   let r: GuestBenchResult;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'virtfs-guest-bench-'));
-    r = await guestBench({ files: 40, seqMiB: 2, runs: 1, msize: 1 << 20, cache: 'none', dir, diod: false, timeoutMs: 4 * 60_000, log: () => {} });
+    r = await guestBench({ files: 40, seqMiB: 2, runs: 1, msize: 1 << 20, cache: 'none', dir, diod: false, timeoutMs: 4 * 60_000, census: true, log: () => {} });
   });
 
   after(() => {
@@ -46,5 +48,20 @@ describe('the in-guest bench at toy size', { timeout: 5 * 60_000 }, () => {
   test('the table has a row per step, virtfs measured and diod not run', () => {
     const table = formatGuestTable(r);
     for (const step of STEPS) assert.match(table, new RegExp(`\\| ${step} +\\| [^|]+\\| +[\\d.]+ \\| +n/a \\| +n/a \\| +[\\d.]+ \\| +n/a \\| +n/a \\| +[\\d.]+ \\| +n/a \\|`), table);
+  });
+
+  test('the census counted each step\'s requests as the guest sent them', () => {
+    const census = (step: string) => r.census.get(`virtfs ${step} 1`) ?? new Map();
+    const tar = census('tar-x');
+    assert.ok((tar.get('Tlcreate')?.requests ?? 0) >= r.tree.files, `Tlcreate: ${tar.get('Tlcreate')?.requests}`);
+    assert.ok((tar.get('Twalk')?.errors.get('ENOENT') ?? 0) > 0, 'untarring looks names up before creating them');
+    const write = census('seq-write').get('Twrite');
+    assert.ok(write && write.requestBytes >= 2 << 20, `seq-write's Twrites carried ${write?.requestBytes} bytes`);
+    const read = census('seq-read').get('Tread');
+    assert.ok(read && read.replyBytes >= 2 << 20, `seq-read's Rreads carried ${read?.replyBytes} bytes`);
+    for (const [step, c] of [...r.census].map(([k, v]) => [k, v] as const)) {
+      for (const [type, e] of c) assert.ok(e.latencyNs > 0n && e.requests > 0, `${step} ${type}: ${e.requests} requests, ${e.latencyNs} ns`);
+    }
+    assert.match(formatCensus(r.census, ['virtfs']), /\| Twalk \| \d+ \| \d+ \| ENOENT \d+ \|/);
   });
 });

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { wholeOption } from '../cli-options.js';
 import { guestBench, type GuestBenchOptions } from './guest-bench.js';
 import { formatGuestTable, formatMounts } from './guest-table.js';
+import { formatCensus } from './request-census.js';
 
 /** `npm run bench:guest`: the in-guest rows (docs/performance.md). */
 async function main(): Promise<void> {
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
       dir: { type: 'string', default: '/var/tmp/virtfs-guest-bench' },
       'no-diod': { type: 'boolean', default: false },
       'timeout-min': { type: 'string', default: '90' },
+      census: { type: 'boolean', default: false },
     },
   });
   if (!['none', 'loose', 'mmap'].includes(values.cache)) throw new Error(`--cache must be none, loose or mmap, not ${values.cache}`);
@@ -28,6 +30,7 @@ async function main(): Promise<void> {
     dir: values.dir,
     diod: !values['no-diod'],
     timeoutMs: wholeOption('timeout-min', values['timeout-min']) * 60_000,
+    census: values.census,
     log: (l) => process.stderr.write(`bench:guest: ${l}\n`),
   };
   const started = new Date();
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
       '',
       formatGuestTable(r),
       '',
+      ...(o.census ? [formatCensus(r.census, o.diod ? ['virtfs', 'diod'] : ['virtfs'])] : []),
     ].join('\n'),
   );
   if (r.problems.length) {

@@ -4,6 +4,7 @@ import { runGuest } from '../../kernel/qemu-guest.js';
 import { ensureDiod, startDiodServer, startVirtfsServer, type ServerUnderTest } from '../servers.js';
 import { guestBenchArchive } from './guest-archive.js';
 import { sourceTree, type SourceTree } from './source-tree.js';
+import { RequestCensus, type Census } from './request-census.js';
 import { StepSampler } from './step-sampler.js';
 
 /**
@@ -32,6 +33,8 @@ export interface GuestBenchOptions {
   dir: string;
   diod: boolean;
   timeoutMs: number;
+  /** Put a counting proxy in front of each server and report the requests of each step. */
+  census?: boolean;
   log: (line: string) => void;
 }
 
@@ -55,6 +58,8 @@ export interface GuestBenchResult {
   problems: string[];
   /** The guest's console, for diagnosing problems. */
   console: string;
+  /** With `census`: the requests each step sent, keyed as `samples` with the run appended. */
+  census: Map<string, Census>;
 }
 
 const stepsPath = new URL('../../../../test/bench/guest/steps.sh', import.meta.url);
@@ -71,20 +76,30 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
   for (const d of Object.values(exports)) mkdirSync(d, { recursive: true, mode: 0o755 });
 
   const servers: Partial<Record<ServerName, ServerUnderTest>> = {};
+  const proxies: Partial<Record<ServerName, RequestCensus>> = {};
   try {
     servers.virtfs = await startVirtfsServer(exports.virtfs);
     if (o.diod) servers.diod = await startDiodServer(exports.diod);
+    if (o.census) for (const [name, s] of Object.entries(servers)) proxies[name as ServerName] = await RequestCensus.start(s.port);
+    const portOf = (name: ServerName) => proxies[name]?.port ?? servers[name]!.port;
     // uname=root: the client's first attach is by name alone (n_uname unset), "nobody" unless
     // told, and diod -N, which has no user database, refuses that name with EPERM.
     const options = `,msize=${o.msize},uname=root${o.cache === 'none' ? '' : `,cache=${o.cache}`}`;
     const diodMount = o.diod ? `mount -t 9p -o trans=tcp,port=${DIOD_GUEST_PORT},version=9p2000.L${options},aname=${exports.diod} 10.0.2.100 /tmp/diod` : '';
     const quote = (v: string) => `'${v.replace(/'/g, `'\\''`)}'`;
     const script = `BENCH_RUNS=${o.runs}\nBENCH_SEQ_MIB=${o.seqMiB}\nBENCH_DIOD_MOUNT=${quote(diodMount)}\n${readFileSync(stepsPath, 'utf8')}`;
-    const sampler = new StepSampler(servers);
+    const census = new Map<string, Census>();
+    const begun = new Map<string, Census>();
+    const sampler = new StepSampler(servers, (phase, key, run) => {
+      const proxy = proxies[key.split(' ')[0] as ServerName];
+      if (!proxy) return;
+      if (phase === 'begin') begun.set(`${key} ${run}`, proxy.snapshot());
+      else census.set(`${key} ${run}`, proxy.since(begun.get(`${key} ${run}`) ?? new Map()));
+    });
     o.log(`guest: ${o.runs} run(s) of ${STEPS.length} steps on ${Object.keys(servers).join(' and ')} …`);
     const result = await runGuest({
-      port: servers.virtfs.port,
-      forwards: servers.diod ? [{ guestPort: DIOD_GUEST_PORT, hostPort: servers.diod.port }] : [],
+      port: portOf('virtfs'),
+      forwards: servers.diod ? [{ guestPort: DIOD_GUEST_PORT, hostPort: portOf('diod') }] : [],
       mountOptions: `${options},aname=${exports.virtfs}`,
       script,
       archives: [archive],
@@ -105,8 +120,9 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
       }
       for (let run = 1; run <= o.runs; run++) problems.push(...checkExport(exports[server], server, run, tree, o.seqMiB, result.values));
     }
-    return { tree, options: o, samples, mounts: result.values.get('mounts') ?? '', problems, console: result.console };
+    return { tree, options: o, samples, mounts: result.values.get('mounts') ?? '', problems, console: result.console, census };
   } finally {
+    for (const p of Object.values(proxies)) p.close();
     await servers.virtfs?.stop();
     await servers.diod?.stop();
   }

@@ -13,7 +13,11 @@ export class StepSampler {
   private readonly started = new Map<string, { server: number; guest: number }>();
   private readonly done = new Map<string, StepSample[]>();
 
-  constructor(private readonly servers: Partial<Record<ServerName, ServerUnderTest>>) {}
+  /** `mark`, if given, hears each step line as it is read: `key` is `SERVER STEP`. */
+  constructor(
+    private readonly servers: Partial<Record<ServerName, ServerUnderTest>>,
+    private readonly mark?: (phase: 'begin' | 'end', key: string, run: number) => void,
+  ) {}
 
   watchGuest(pid: number): void {
     this.guestPid = pid;
@@ -32,6 +36,7 @@ export class StepSampler {
     if (!server) return;
     const key = `${m[2]} ${m[4]}`;
     const now = { server: cpuSeconds(server.pid), guest: this.guestPid ? cpuSeconds(this.guestPid) : 0 };
+    this.mark?.(m[1] as 'begin' | 'end', key, Number(m[3]));
     if (m[1] === 'begin') {
       this.started.set(`${key} ${m[3]}`, now);
       return;
