@@ -68,3 +68,18 @@ test('the bench command answers --help with its usage, and a bad option with the
     assert.doesNotMatch(r.stderr, /\n\s+at /, `${bad.join(' ')}: a stack trace`);
   }
 });
+
+// The one-at-a-time round trips (test/bench/round-trip.ts), briefly, against virtfs and the Node
+// floor (CI has no diod): both requests measured on both, never a speed.
+test('round-trip measures each request one at a time on virtfs and on the Node floor', { timeout: 60_000 }, () => {
+  const cli = join(import.meta.dirname, '../bench/round-trip.js');
+  const r = spawnSync(process.execPath, [cli, '--seconds', '1', '--runs', '1', '--no-diod', '--sleep-us', '100'], { encoding: 'utf8', timeout: 50_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /one request at a time, 100 µs asleep between/);
+  for (const request of ['getattr', 'clunk-unknown']) {
+    assert.match(r.stdout, new RegExp(`\\| ${request} \\| [\\d.]+ µs \\| [\\d.]+ µs \\| [\\d.]+ µs \\| [\\d.]+ µs \\|`), r.stdout);
+  }
+  const bad = spawnSync(process.execPath, [cli, '--think-us', '5', '--sleep-us', '5'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /one or the other\nusage: /);
+});
