@@ -221,6 +221,28 @@ test('openRoot follows symlinks and requires a directory', async (t) => {
 
 // ---------- stat ----------
 
+test('stat vectors keep their values whatever later calls return (they are views of shared slabs)', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  sys.markLocal(root);
+  // Enough vectors to fill several slabs, from files told apart by size, kept while more come.
+  const sizes = Array.from({ length: 150 }, (_, i) => i * 3 + 1);
+  for (const [i, size] of sizes.entries()) fs.writeFileSync(path.join(dir, `f${i}`), Buffer.alloc(size));
+  const stats: RawStat[] = [];
+  for (let i = 0; i < sizes.length; i++) {
+    const [fd, st] = await sys.openPath(root, b(`f${i}`));
+    fds.push(fd);
+    stats.push(st, await sys.fstat(fd));
+  }
+  const walked = await sys.walk(root, [b('f0')]);
+  fds.push(...walked.fds);
+  for (let i = 0; i < sizes.length; i++) {
+    assert.equal(stats[2 * i]![S.size], BigInt(sizes[i]!), `openPath of f${i}`);
+    assert.equal(stats[2 * i + 1]![S.size], BigInt(sizes[i]!), `fstat of f${i}`);
+    assert.equal(stats[2 * i]!.length, stats[2 * i + 1]!.length);
+  }
+  assert.equal(walked.stats[0]![S.size], 1n);
+});
+
 test('fstat fills every slot of the stat layout like lstat does', async (t) => {
   const { dir, root, fds } = await scratch(t);
   const p = path.join(dir, 'f');
