@@ -488,8 +488,9 @@ static napi_value u64_array(napi_env env, const uint64_t *src, size_t n) {
     memcpy(data, src, bytes);
     return napi_create_typedarray(env, napi_biguint64_array, n, ab, 0, &arr) == napi_ok ? arr : NULL;
   }
-  if (s->ref && s->used + bytes <= SLAB_BYTES && (napi_get_reference_value(env, s->ref, &ab) != napi_ok || !ab)) ab = NULL;
-  if (!ab || s->used + bytes > SLAB_BYTES) {
+  /* The current slab, if the view fits and the GC has not taken it (then ab stays NULL). */
+  if (s->ref && s->used + bytes <= SLAB_BYTES && napi_get_reference_value(env, s->ref, &ab) != napi_ok) ab = NULL;
+  if (!ab) {
     void *data;
     if (s->ref) napi_delete_reference(env, s->ref);
     s->ref = NULL;

@@ -46,6 +46,8 @@ const canned = new Map<number, Buffer>([
 ]);
 const unsupported = encode(message('Rlerror', { tag: 0, ecode: Errno.EOPNOTSUPP }));
 
+// Frames are cut by hand rather than by the server's FrameSplitter: the floor is the least a
+// Node server can do, and the splitter's own cost is part of what virtfs is measured for.
 const server = net.createServer({ noDelay: true }, (socket) => {
   let held: Buffer | null = null;
   socket.on('data', (chunk: Buffer) => {

@@ -78,10 +78,9 @@ async function main(): Promise<void> {
     const floor = await startCannedResponder();
     stops.unshift(() => void floor.child.kill());
     targets.push({ name: 'node floor', port: floor.port, pid: floor.child.pid!, aname: dir });
-    let hog: ChildProcess | null = null;
     if (values.hog) {
-      hog = spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' });
-      stops.unshift(() => void hog!.kill());
+      const hog = spawn(process.execPath, ['-e', 'for (;;);'], { stdio: 'ignore' });
+      stops.unshift(() => void hog.kill());
     }
 
     const regime = values.hog ? 'back to back, a busy process beside' : thinkUs ? `${thinkUs} µs busy between` : sleepUs ? `${sleepUs} µs asleep between` : 'back to back';

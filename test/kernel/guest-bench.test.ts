@@ -59,7 +59,7 @@ describe('the in-guest bench at toy size', { timeout: 5 * 60_000 }, () => {
     assert.ok(write && write.requestBytes >= 2 << 20, `seq-write's Twrites carried ${write?.requestBytes} bytes`);
     const read = census('seq-read').get('Tread');
     assert.ok(read && read.replyBytes >= 2 << 20, `seq-read's Rreads carried ${read?.replyBytes} bytes`);
-    for (const [step, c] of [...r.census].map(([k, v]) => [k, v] as const)) {
+    for (const [step, c] of r.census) {
       for (const [type, e] of c) assert.ok(e.latencyNs > 0n && e.requests > 0, `${step} ${type}: ${e.requests} requests, ${e.latencyNs} ns`);
     }
     assert.match(formatCensus(r.census, ['virtfs']), /\| Twalk \| \d+ \| \d+ \| ENOENT \d+ \|/);

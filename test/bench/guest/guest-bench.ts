@@ -90,11 +90,12 @@ export async function guestBench(o: GuestBenchOptions): Promise<GuestBenchResult
     const script = `BENCH_RUNS=${o.runs}\nBENCH_SEQ_MIB=${o.seqMiB}\nBENCH_DIOD_MOUNT=${quote(diodMount)}\n${readFileSync(stepsPath, 'utf8')}`;
     const census = new Map<string, Census>();
     const begun = new Map<string, Census>();
-    const sampler = new StepSampler(servers, (phase, key, run) => {
-      const proxy = proxies[key.split(' ')[0] as ServerName];
+    const sampler = new StepSampler(servers, (phase, server, step, run) => {
+      const proxy = proxies[server];
       if (!proxy) return;
-      if (phase === 'begin') begun.set(`${key} ${run}`, proxy.snapshot());
-      else census.set(`${key} ${run}`, proxy.since(begun.get(`${key} ${run}`) ?? new Map()));
+      const key = `${server} ${step} ${run}`;
+      if (phase === 'begin') begun.set(key, proxy.snapshot());
+      else census.set(key, proxy.since(begun.get(key) ?? new Map()));
     });
     o.log(`guest: ${o.runs} run(s) of ${STEPS.length} steps on ${Object.keys(servers).join(' and ')} …`);
     const result = await runGuest({

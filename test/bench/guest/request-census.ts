@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { errnoName } from '../../../src/protocol/errno.js';
+import { FrameSplitter } from '../../../src/protocol/frame-splitter.js';
 import { messageName } from '../../../src/protocol/messages.js';
 
 /** Per request type: how many, how many failed and with what, and the time to their replies. */
@@ -14,6 +15,9 @@ export interface TypeCensus {
 
 export type Census = Map<string, TypeCensus>;
 
+/** Larger than any msize the Linux client asks (1 MiB over tcp). */
+const MAX_FRAME = 1 << 24;
+
 /**
  * A TCP proxy in front of a server that counts the 9P requests passing through it, by type, with
  * their errors and the time each took to be answered as seen from the proxy. Both servers get
@@ -21,7 +25,7 @@ export type Census = Map<string, TypeCensus>;
  * each server, and which of them take longer.
  */
 export class RequestCensus {
-  private totals: Census = new Map();
+  private readonly totals: Census = new Map();
   private readonly server: net.Server;
 
   private constructor(server: net.Server) {
@@ -114,19 +118,17 @@ export class RequestCensus {
   }
 }
 
-/** Cut a 9P byte stream into whole frames (size[4] type[1] tag[2] ...). */
+/** Hand each whole 9P frame the socket brings to `onFrame` (the server's own splitter). */
 function frames(s: net.Socket, onFrame: (type: number, tag: number, frame: Buffer) => void): void {
-  let held: Buffer = Buffer.alloc(0);
-  s.on('data', (chunk: Buffer) => {
-    held = held.length ? Buffer.concat([held, chunk]) : chunk;
-    while (held.length >= 7) {
-      const size = held.readUInt32LE(0);
-      if (held.length < size) break;
-      const frame = held.subarray(0, size);
-      held = held.subarray(size);
-      onFrame(frame[4]!, frame.readUInt16LE(5), frame);
-    }
-  });
+  const splitter = new FrameSplitter(
+    {
+      frame: (f) => onFrame(f[4]!, f.readUInt16LE(5), f),
+      oversized: () => s.destroy(),
+      malformed: () => s.destroy(),
+    },
+    () => MAX_FRAME,
+  );
+  s.on('data', (chunk: Buffer) => splitter.push(chunk));
 }
 
 /**

@@ -13,10 +13,10 @@ export class StepSampler {
   private readonly started = new Map<string, { server: number; guest: number }>();
   private readonly done = new Map<string, StepSample[]>();
 
-  /** `mark`, if given, hears each step line as it is read: `key` is `SERVER STEP`. */
+  /** `mark`, if given, hears each step line of a server in `servers` as it is read. */
   constructor(
     private readonly servers: Partial<Record<ServerName, ServerUnderTest>>,
-    private readonly mark?: (phase: 'begin' | 'end', key: string, run: number) => void,
+    private readonly mark?: (phase: 'begin' | 'end', server: ServerName, step: string, run: number) => void,
   ) {}
 
   watchGuest(pid: number): void {
@@ -36,7 +36,7 @@ export class StepSampler {
     if (!server) return;
     const key = `${m[2]} ${m[4]}`;
     const now = { server: cpuSeconds(server.pid), guest: this.guestPid ? cpuSeconds(this.guestPid) : 0 };
-    this.mark?.(m[1] as 'begin' | 'end', key, Number(m[3]));
+    this.mark?.(m[1] as 'begin' | 'end', m[2] as ServerName, m[4]!, Number(m[3]));
     if (m[1] === 'begin') {
       this.started.set(`${key} ${m[3]}`, now);
       return;
