@@ -272,10 +272,48 @@ out:
   job_free(env, j);
 }
 
+/* Set by js_now around a call made through one of the *Now names (see now_fns). */
+static bool now_requested;
+
+/* The *Now form of a call: its value, or its error thrown, when it runs inline (runs_inline) and
+ * completes there; undefined, having done nothing, when it would have to hop to the pool. The
+ * server answers such a request before returning to the event loop, without the promise's turn
+ * (a round trip's worth of cost when requests come one at a time). */
+static napi_value job_now(napi_env env, job *j) {
+  napi_value v = NULL;
+  if (!j->err && !runs_inline(j)) {
+    job_free(env, j);
+    napi_get_undefined(env, &v);
+    return v;
+  }
+  if (!j->err) job_execute(env, j);
+  if (j->requeue) {
+    napi_get_undefined(env, &v);
+  } else if (j->err) {
+    napi_value e = errno_error(env, j->op, j->err);
+    napi_throw(env, e ? e : napi_failure(env));
+  } else if (!j->done) {
+    napi_get_undefined(env, &v);
+  } else if ((v = j->done(env, j))) {
+    mark_delivered(j);
+    j->nfds = 0; /* delivered: the caller owns the fds now */
+  } else {
+    napi_throw(env, napi_failure(env));
+  }
+  for (uint32_t i = 0; i < j->nfds; i++)
+    if (j->fds[i] >= 0) close(j->fds[i]);
+  job_free(env, j);
+  return v;
+}
+
 /* Create the promise and queue the job; a job that already failed argument
  * validation with an errno (e.g. a name containing NUL) is rejected at once. */
 static napi_value job_start(napi_env env, job *j) {
   napi_value promise, res;
+  if (now_requested) {
+    now_requested = false;
+    return job_now(env, j);
+  }
   if (napi_create_promise(env, &j->deferred, &promise) != napi_ok) return job_abort(env, j);
   if (j->err) {
     napi_value e = errno_error(env, j->op, j->err);
@@ -1685,6 +1723,16 @@ static napi_value js_mark_local(napi_env env, napi_callback_info info) {
 
 /* ---------- module ---------- */
 
+/* fooNow(...): foo(...) through job_now. The callback's data is foo's own callback. */
+static napi_value js_now(napi_env env, napi_callback_info info) {
+  napi_callback target;
+  if (napi_get_cb_info(env, info, NULL, NULL, NULL, (void **)&target) != napi_ok) return NULL;
+  now_requested = true;
+  napi_value v = target(env, info);
+  now_requested = false;
+  return v;
+}
+
 static bool set_int(napi_env env, napi_value obj, const char *name, int64_t value) {
   napi_value v;
   return napi_create_int64(env, value, &v) == napi_ok && napi_set_named_property(env, obj, name, v) == napi_ok;
@@ -1721,6 +1769,14 @@ NAPI_MODULE_INIT() {
   for (size_t i = 0; i < sizeof fns / sizeof *fns; i++)
     if (napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn) != napi_ok ||
         napi_set_named_property(env, exports, fns[i].name, fn) != napi_ok)
+      return NULL;
+  static const struct { const char *name; napi_callback fn; } now_fns[] = {
+      {"fstatNow", js_fstat},
+      {"walkNow", js_walk},
+  };
+  for (size_t i = 0; i < sizeof now_fns / sizeof *now_fns; i++)
+    if (napi_create_function(env, now_fns[i].name, NAPI_AUTO_LENGTH, js_now, (void *)now_fns[i].fn, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, now_fns[i].name, fn) != napi_ok)
       return NULL;
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof consts / sizeof *consts; i++)

@@ -99,7 +99,11 @@ export interface Backend {
   /** The root of the export that `aname` names, for this user. */
   attach(cred: Credentials, aname: string): Promise<Node>;
   walk(from: Node, names: readonly Buffer[]): Promise<WalkResult>;
+  /** {@link walk} at once where that needs no waiting (a local filesystem); undefined, having done nothing, otherwise. */
+  walkNow?(from: Node, names: readonly Buffer[]): WalkResult | undefined;
   getattr(node: Node, open: OpenFile | null): Promise<Attr>;
+  /** {@link getattr} at once where that needs no waiting (a local filesystem); undefined otherwise. */
+  getattrNow?(node: Node, open: OpenFile | null): Attr | undefined;
   setattr(node: Node, open: OpenFile | null, req: SetattrRequest): Promise<void>;
   /**
    * Open for I/O; `flags` use the wire's Linux O_* numbering. Only regular files and directories.
@@ -150,7 +154,7 @@ export interface Backend {
    * privilege, where the backend's model acts on the host with the guest's ids (passthrough,
    * none); a mapped model, which never gives the guest host privilege, just runs it.
    */
-  confine<T>(cred: Credentials, fn: () => Promise<T>): Promise<T>;
+  confine<T>(cred: Credentials, fn: () => T | Promise<T>): T | Promise<T>;
   /** Release everything (export root descriptors); called once when the server shuts down. */
   close(): Promise<void>;
 }

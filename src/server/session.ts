@@ -65,6 +65,11 @@ export class Session {
     this.lockWaiters = new LockWaiterCount(server.limits.maxLockWaitersPerConnection, 'this connection');
   }
 
+  /** Requests received and not yet answered. */
+  get inProgress(): number {
+    return this.inflight.size;
+  }
+
   /** Largest frame accepted now: the negotiated msize, or the server's maximum before Tversion. */
   get frameLimit(): number {
     return this.msize || this.server.limits.maxMsize;
@@ -122,13 +127,29 @@ export class Session {
     this.inflight.set(m.tag, entry);
     this.server.stats.requestsInProgress++;
     this.regulate();
-    this.run(m, entry.abort).then(
-      (r) => this.complete(m, r, null, entry),
-      (err) => this.complete(m, null, err, entry),
-    );
+    let r: Reply | Promise<Reply>;
+    try {
+      r = this.run(m, entry.abort);
+    } catch (err) {
+      this.complete(m, null, err, entry);
+      return;
+    }
+    if (r instanceof Promise) {
+      r.then(
+        (r) => this.complete(m, r, null, entry),
+        (err) => this.complete(m, null, err, entry),
+      );
+    } else {
+      this.complete(m, r, null, entry);
+    }
   }
 
-  private async run(m: TMessage, signal: Cancellation): Promise<Reply> {
+  /**
+   * A request answered without waiting (a clunk, an inline getattr) is answered here and now, not
+   * after a promise's turn: one request at a time, the turn costs more than the request
+   * (docs/performance.md).
+   */
+  private run(m: TMessage, signal: Cancellation): Reply | Promise<Reply> {
     if (m.type === MessageType.Tversion) return this.version(m);
     if (m.type === MessageType.Tflush) return this.flush(m);
     if (this.msize === 0) throw new P9Error(Errno.EPROTO, 'Tversion must come first');
@@ -141,12 +162,28 @@ export class Session {
     }
     const ctx = new RequestContext(this, m.tag, signal);
     const cred = this.actingCredentials(m);
+    let r: Reply | Promise<Reply>;
     try {
       const handle = () => handlerFor(m.type)(ctx, m);
-      return await (cred?.confined ? this.server.backend.confine(cred, handle) : handle());
-    } finally {
+      r = cred?.confined ? this.server.backend.confine(cred, handle) : handle();
+    } catch (err) {
       ctx.finish();
+      throw err;
     }
+    if (!(r instanceof Promise)) {
+      ctx.finish();
+      return r;
+    }
+    return r.then(
+      (reply) => {
+        ctx.finish();
+        return reply;
+      },
+      (err: unknown) => {
+        ctx.finish();
+        throw err;
+      },
+    );
   }
 
   /** The attach a request acts for: that of the fid it names first (Tattach and Tauth name none yet). */

@@ -5,10 +5,13 @@ import type { Server } from '../server/server.js';
 import type { Session } from '../server/session.js';
 
 /**
- * Serves one 9P connection over a byte stream (a socket, or stdin/stdout). Replies produced in the
- * same turn of the event loop are written together: the stream is corked on the first and
- * uncorked once the loop has run every callback ready now (setImmediate), so replies finished by
- * several thread-pool completions, or by one read's requests, cost one write system call.
+ * Serves one 9P connection over a byte stream (a socket, or stdin/stdout). Replies are batched
+ * only where more are coming: those made while one read's frames are delivered go out in one
+ * write once the frames are in; one made while other requests are still working corks the stream
+ * until the loop has run every callback ready now (setImmediate), so replies finished by several
+ * thread-pool completions cost one write system call. The reply to a lone request is written at
+ * once: one request at a time is how a guest's program talks, and a turn of the loop (another
+ * epoll and a callback from C++) costs such a round trip about 5 % (docs/performance.md).
  *
  * The connection is read, and its frames dispatched, only while the session has room for more
  * requests and the peer is taking its replies: a client that sends without reading makes the
@@ -20,7 +23,12 @@ export class StreamConnection {
   readonly closed: Promise<void>;
   private readonly limits: Limits;
   private readonly splitter: FrameSplitter;
+  /** Corked until the loop's next check phase (setImmediate). */
   private corked = false;
+  /** A read's frames are being delivered: replies made meanwhile wait for the rest. */
+  private delivering = false;
+  /** Corked while delivering; uncorked once the read's frames are all in. */
+  private corkedForRead = false;
   private over = false;
   /** The session has as many requests in progress as it may. */
   private busy = false;
@@ -61,7 +69,7 @@ export class StreamConnection {
           }, handshake).unref()
         : null;
     input.on('data', (chunk: Buffer) => {
-      this.splitter.push(chunk);
+      this.deliver(() => this.splitter.push(chunk));
       this.watchFrameProgress();
     });
     input.on('end', () => this.end());
@@ -72,12 +80,35 @@ export class StreamConnection {
     output.on('close', () => this.end());
   }
 
+  /** Hand frames to the session, writing the replies they get at once together afterwards. */
+  private deliver(frames: () => void): void {
+    if (this.delivering) {
+      frames();
+      return;
+    }
+    this.delivering = true;
+    try {
+      frames();
+    } finally {
+      this.delivering = false;
+      if (this.corkedForRead) {
+        this.corkedForRead = false;
+        this.output.uncork();
+      }
+    }
+  }
+
   private send(frame: Buffer, written?: () => void): void {
     if (this.over) {
       written?.();
       return;
     }
-    if (!this.corked) {
+    if (this.delivering) {
+      if (!this.corkedForRead) {
+        this.corkedForRead = true;
+        this.output.cork();
+      }
+    } else if (!this.corked && this.session.inProgress > 0) {
       this.corked = true;
       this.output.cork();
       setImmediate(() => {
@@ -115,7 +146,7 @@ export class StreamConnection {
       this.input.pause();
     } else {
       // Frames that waited go first; they may fill the session again.
-      this.splitter.release();
+      this.deliver(() => this.splitter.release());
       if (this.reading) this.input.resume();
     }
     this.watchFrameProgress();

@@ -288,6 +288,47 @@ test('fstat of a closed fd rejects with EBADF', async () => {
   await assert.rejects(sys.fstat(fd), { errno: E.EBADF, code: 'EBADF' });
 });
 
+test('fstatNow answers at once on a local descriptor, throws its error there, and does nothing elsewhere', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  fs.writeFileSync(path.join(dir, 'f'), 'hello');
+  const [away] = await sys.openPath(root, b('f'));
+  fds.push(away);
+  assert.equal(sys.fstatNow(away), undefined, 'not marked local: it would hop, so nothing is done');
+  sys.markLocal(root);
+  const [near] = await sys.openPath(root, b('f'));
+  fds.push(near);
+  const st = sys.fstatNow(near);
+  assert.ok(st);
+  assert.equal(st[S.size], 5n);
+  assert.equal(st[S.ino], BigInt(fs.statSync(path.join(dir, 'f')).ino));
+  const gone = fs.openSync(dir, 'r');
+  sys.markLocal(gone);
+  fs.closeSync(gone); // behind the addon's back: its mark stays, and the call meets EBADF
+  assert.throws(() => sys.fstatNow(gone), { errno: E.EBADF, code: 'EBADF', syscall: 'statx' });
+});
+
+test('walkNow walks at once on a local descriptor, stops at a missing name as walk does, and does nothing elsewhere', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  fs.mkdirSync(path.join(dir, 'd'));
+  fs.writeFileSync(path.join(dir, 'd', 'f'), 'hello');
+  const before = sys.openFdCount();
+  assert.equal(sys.walkNow(root, [b('d'), b('f')]), undefined, 'not marked local: it would hop, so nothing is done');
+  assert.equal(sys.openFdCount(), before);
+  sys.markLocal(root);
+  const r = sys.walkNow(root, [b('d'), b('f')]);
+  assert.ok(r);
+  fds.push(...r.fds);
+  assert.equal(r.errno, 0);
+  assert.equal(r.fds.length, 2);
+  assert.equal(r.stats[1]![S.size], 5n);
+  const missing = sys.walkNow(root, [b('d'), b('nothing'), b('f')]);
+  assert.ok(missing);
+  fds.push(...missing.fds);
+  assert.equal(missing.errno, E.ENOENT);
+  assert.equal(missing.fds.length, 1);
+  assert.throws(() => sys.walkNow(root, [b('d'), Buffer.from('a\0b')]), { errno: E.EINVAL });
+});
+
 // ---------- opening for I/O ----------
 
 test('reopen turns an O_PATH fd into a readable fd, ignoring O_CREAT, O_EXCL and O_NOFOLLOW', async (t) => {

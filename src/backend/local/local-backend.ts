@@ -111,7 +111,7 @@ export class LocalBackend implements Backend {
     return this.model.hostIds;
   }
 
-  confine<T>(cred: Credentials, fn: () => Promise<T>): Promise<T> {
+  confine<T>(cred: Credentials, fn: () => T | Promise<T>): T | Promise<T> {
     return this.model.hostIds ? sys.runConfined(cred, fn) : fn();
   }
 
@@ -149,16 +149,8 @@ export class LocalBackend implements Backend {
         const live = this.liveSteps(cur, names.slice(i, j));
         let errno: number;
         try {
-          let run = await cur.withFd((fd) => this.table.openingUpTo(j - i - live.length, () => sys.walk(fd, names.slice(i, j), this.model.meta, live.length > 0 ? knownFds(live, j - i) : undefined)));
-          // Under --multidevs forbid the walk stops where it would enter another filesystem.
-          const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
-          if (barred >= 0) {
-            for (const fd of run.fds.slice(barred)) if (fd >= 0) sys.close(fd).catch(() => {});
-            run = { fds: run.fds.slice(0, barred), stats: run.stats.slice(0, barred), errno: Errno.ENODEV };
-          }
-          for (const st of run.stats) qids.push(this.qidOf(st));
-          cur = this.adoptWalk(cur, names.slice(i, j), run, live);
-          errno = run.errno;
+          const run = await cur.withFd((fd) => this.table.openingUpTo(j - i - live.length, () => sys.walk(fd, names.slice(i, j), this.model.meta, live.length > 0 ? knownFds(live, j - i) : undefined)));
+          [cur, errno] = this.adoptRun(cur, names.slice(i, j), run, live, qids);
         } finally {
           for (const step of live) this.table.letGo(step.node);
         }
@@ -170,6 +162,55 @@ export class LocalBackend implements Backend {
       cur.release();
       return { qids, node: null, error: err instanceof P9Error ? err : new P9Error(toErrno(err)) };
     }
+  }
+
+  /**
+   * {@link walk} of ordinary names only (no "..", nor "." under mapped-file), all at once, from a
+   * node whose descriptor is open, when the addon can walk on this thread; undefined, having
+   * done nothing, otherwise.
+   */
+  walkNow(from: Node, names: readonly Buffer[]): WalkResult | undefined {
+    if (names.some((n) => isDotDot(n) || (this.model.byName && isDot(n)))) return undefined;
+    let cur = local(from);
+    const qids: Qid[] = [];
+    let run: sys.WalkResult | undefined;
+    let live: LiveStep[] = [];
+    try {
+      for (const name of names) this.checkName(name);
+      live = this.liveSteps(cur, names);
+      run = cur.withFdNow((fd) => {
+        this.table.trim(names.length - live.length);
+        return sys.walkNow(fd, names as Buffer[], this.model.meta, live.length > 0 ? knownFds(live, names.length) : undefined);
+      });
+      if (!run) return undefined;
+      cur.retain();
+      let errno: number;
+      [cur, errno] = this.adoptRun(cur, names, run, live, qids);
+      if (errno !== 0) {
+        cur.release();
+        return { qids, node: null, error: new P9Error(errno) };
+      }
+      return { qids, node: cur, error: null };
+    } catch (err) {
+      return { qids, node: null, error: err instanceof P9Error ? err : new P9Error(toErrno(err)) };
+    } finally {
+      for (const step of live) this.table.letGo(step.node);
+    }
+  }
+
+  /**
+   * Take in what the addon walked from `cur` (which it releases): each step's qid onto `qids`,
+   * and the nodes. Under --multidevs forbid the walk stops where it would enter another
+   * filesystem. Returns the last node reached and the errno the walk stopped with (0 for none).
+   */
+  private adoptRun(cur: LocalNode, names: readonly Buffer[], run: sys.WalkResult, live: readonly LiveStep[], qids: Qid[]): [LocalNode, number] {
+    const barred = run.stats.findIndex((st) => !this.qids.allows(st[S.dev]!));
+    if (barred >= 0) {
+      for (const fd of run.fds.slice(barred)) if (fd >= 0) sys.close(fd).catch(() => {});
+      run = { fds: run.fds.slice(0, barred), stats: run.stats.slice(0, barred), errno: Errno.ENODEV };
+    }
+    for (const st of run.stats) qids.push(this.qidOf(st));
+    return [this.adoptWalk(cur, names, run, live), run.errno];
   }
 
   /**
@@ -275,7 +316,15 @@ export class LocalBackend implements Backend {
   }
 
   async getattr(node: Node, open: OpenFile | null): Promise<Attr> {
-    const st = await this.withTarget(local(node), (t) => this.model.stat(t, open ? (open as LocalOpenFile).fd : t.fd));
+    return this.attrOf(await this.withTarget(local(node), (t) => this.model.stat(t, open ? (open as LocalOpenFile).fd : t.fd)));
+  }
+
+  getattrNow(node: Node, open: OpenFile | null): Attr | undefined {
+    const st = local(node).withFdNow((fd) => this.model.statNow(open ? (open as LocalOpenFile).fd : fd));
+    return st && this.attrOf(st);
+  }
+
+  private attrOf(st: RawStat): Attr {
     const view = this.model.view(st);
     return {
       qid: qidOf(this.qids, st, view.mode),

@@ -85,6 +85,20 @@ export class LocalNode extends Refcounted implements Node {
     }
   }
 
+  /**
+   * As {@link withFd}, all at once, when the descriptor is open now and `fn` does not wait;
+   * undefined when it is reclaimed (or `fn` answers undefined). The caller holds the node.
+   */
+  withFdNow<T>(fn: (fd: number) => T | undefined): T | undefined {
+    const fd = this.table.useNow(this);
+    if (fd < 0) return undefined;
+    try {
+      return fn(fd);
+    } finally {
+      this.table.unuse(this);
+    }
+  }
+
   protected free(): void {
     this.table.forget(this);
   }

@@ -33,6 +33,11 @@ export class MappedFileModel extends MappedXattrModel {
   protected override readonly rdevOfEveryMknod = true;
   protected override readonly acls = 'host';
 
+  /** Its metadata is found by the object's name (or kept in memory), which a descriptor does not give. */
+  override statNow(): undefined {
+    return undefined;
+  }
+
   /** An object unlinked while held has no file any more: its metadata was kept in memory. */
   override async stat(target: ModelTarget, fd = target.fd): Promise<RawStat> {
     const st = await sys.fstat(fd, this.meta, target.kept ? null : target.at);

@@ -66,6 +66,10 @@ export class MappedXattrModel implements SecurityModel {
     return sys.fstat(fd, this.meta);
   }
 
+  statNow(fd: number): RawStat | undefined {
+    return sys.fstatNow(fd, this.meta);
+  }
+
   view(st: RawStat): GuestView {
     const found = st[S.metaFound]!;
     const hostMode = Number(st[S.mode]);

@@ -161,6 +161,14 @@ export class NodeTable {
     node.release();
   }
 
+  /** As {@link use} when the descriptor is open now; -1, having taken nothing, when it is reclaimed. */
+  useNow(node: LocalNode): number {
+    if (node.descriptor < 0) return -1;
+    node.uses++;
+    this.idle.delete(node);
+    return node.descriptor;
+  }
+
   unuse(node: LocalNode): void {
     node.uses--;
     this.reconsider(node);

@@ -20,6 +20,10 @@ export class PassthroughModel implements SecurityModel {
     return sys.fstat(fd);
   }
 
+  statNow(fd: number): RawStat | undefined {
+    return sys.fstatNow(fd);
+  }
+
   view(st: RawStat): GuestView {
     return { mode: Number(st[S.mode]), uid: Number(st[S.uid]), gid: Number(st[S.gid]), rdev: st[S.rdev]!, nlink: st[S.nlink]! };
   }

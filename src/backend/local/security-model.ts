@@ -47,6 +47,12 @@ export interface SecurityModel {
   readonly byName: boolean;
   /** A stat of `fd` (default: the target's own) with the target's metadata, for {@link view}. */
   stat(target: ModelTarget, fd?: number): Promise<RawStat>;
+  /**
+   * {@link stat} of a descriptor alone (a target with neither `at` nor `kept`), taken at once
+   * (sys.fstatNow); undefined when that would wait, or when the model needs more than the
+   * descriptor to find the metadata.
+   */
+  statNow(fd: number): RawStat | undefined;
   /** The guest's view of a stat taken with {@link meta}. */
   view(st: RawStat): GuestView;
   /** Names the model keeps for itself: hidden from readdir and refused (EINVAL) wherever a guest names something. */

@@ -131,6 +131,8 @@ interface Native {
   walk(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): Promise<WalkResult>;
   openRoot(path: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
   fstat(fd: number, meta?: MetaSource, at?: number, name?: Uint8Array): Promise<RawStat>;
+  fstatNow(fd: number, meta?: MetaSource): RawStat | undefined;
+  walkNow(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): WalkResult | undefined;
   reopen(fd: number, flags: number): Promise<number>;
   openat(dirfd: number, name: Uint8Array, flags: number, mode: number, uid?: number, gid?: number): Promise<number>;
   close(fd: number): Promise<void>;
@@ -184,7 +186,7 @@ const confinedUser = new AsyncLocalStorage<ConfinedUser>();
  * (read another's 0600 file, chown, mknod a device, set trusted.* or file capabilities). Explicit
  * create credentials still name the new object's owner. Costs nothing until first used.
  */
-export function runConfined<T>(user: ConfinedUser, fn: () => Promise<T>): Promise<T> {
+export function runConfined<T>(user: ConfinedUser, fn: () => T | Promise<T>): T | Promise<T> {
   return confinedUser.run(user, fn);
 }
 
@@ -233,6 +235,12 @@ export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaSource) => P
  */
 export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array) => Promise<WalkResult> = native.walk;
 
+/**
+ * {@link walk} at once, as {@link fstatNow}: undefined, with nothing left open, when it would go
+ * to the thread pool (or found on the way that it must: another filesystem under a step).
+ */
+export const walkNow: (dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array) => WalkResult | undefined = native.walkNow;
+
 /** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
 export const openRoot: (path: Uint8Array, meta?: MetaSource) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
 
@@ -240,6 +248,13 @@ export const openRoot: (path: Uint8Array, meta?: MetaSource) => Promise<[fd: num
 export function fstat(fd: number, meta?: MetaSource, at?: MetaAt | null): Promise<RawStat> {
   return at ? native.fstat(fd, meta, at.dir, at.name ?? undefined) : native.fstat(fd, meta);
 }
+
+/**
+ * {@link fstat} (without `at`) at once, when it runs on the calling thread (see markLocal): the
+ * stat, or its error thrown as a SysError; undefined, having done nothing, when it would go to
+ * the thread pool. A request answered this way needs no promise's turn.
+ */
+export const fstatNow: (fd: number, meta?: MetaSource) => RawStat | undefined = native.fstatNow;
 
 /** Open the object behind an (O_PATH) fd via /proc/self/fd/N; O_NOFOLLOW, O_CREAT and O_EXCL are stripped. */
 export const reopen: (fd: number, flags: number) => Promise<number> = native.reopen;

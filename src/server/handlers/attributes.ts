@@ -1,3 +1,4 @@
+import type { Attr } from '../../backend/backend.js';
 import { GetattrMask, IOHDRSZ, SetattrValid as V } from '../../protocol/constants.js';
 import type { Message } from '../../protocol/messages.js';
 import { checkHostMode } from '../host-privilege.js';
@@ -10,11 +11,16 @@ import type { RequestContext } from '../request-context.js';
  * message, as QEMU does since 6.2: programs size their reads by it, and 4 KiB reads over 9P
  * cost one round trip each.
  */
-export async function getattr(ctx: RequestContext, m: Message<'Tgetattr'>): Promise<Reply> {
+export function getattr(ctx: RequestContext, m: Message<'Tgetattr'>): Reply | Promise<Reply> {
   const fid = ctx.fid(m.fid);
   const node = ctx.node(fid);
   const open = fid.open ? ctx.pin(fid.open) : null;
-  const a = await ctx.session.server.backend.getattr(node, open);
+  const backend = ctx.session.server.backend;
+  const now = backend.getattrNow?.(node, open);
+  return now ? attrReply(ctx, now) : backend.getattr(node, open).then((a) => attrReply(ctx, a));
+}
+
+function attrReply(ctx: RequestContext, a: Attr): Reply {
   const identity = ctx.session.server.identity;
   const io = BigInt(ctx.session.msize - IOHDRSZ);
   const blksize = a.blksize > 0n && io >= a.blksize ? io - (io % a.blksize) : a.blksize;

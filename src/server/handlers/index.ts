@@ -11,7 +11,8 @@ import { attach, auth, clunk } from './session-handlers.js';
 import { walk } from './walk.js';
 import { xattrcreate, xattrwalk } from './xattr.js';
 
-type Handler = (ctx: RequestContext, m: any) => Promise<Reply>;
+/** Answers at once where it need not wait (see Session.run), else with a promise. */
+type Handler = (ctx: RequestContext, m: any) => Reply | Promise<Reply>;
 
 /** The 9P2000.L dialect: one handler per request type (Tversion and Tflush belong to the session). */
 const dotL = new Map<number, Handler>([

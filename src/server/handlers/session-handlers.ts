@@ -25,18 +25,25 @@ export async function auth(): Promise<Reply> {
  * Releases the fid whatever happens; for a fid prepared by Txattrcreate this is when the
  * attribute is really set, and Rclunk reports how that went.
  */
-export async function clunk(ctx: RequestContext, m: Message<'Tclunk'>): Promise<Reply> {
+export function clunk(ctx: RequestContext, m: Message<'Tclunk'>): Reply | Promise<Reply> {
   const fid = ctx.session.fids.take(m.fid);
+  if (!fid.xattrPending) {
+    fid.release();
+    return reply('Rclunk', {});
+  }
+  return setPendingXattr(ctx, fid);
+}
+
+/** Txattrcreate's value, complete now that its fid is clunked, is set (or an empty one removed). */
+async function setPendingXattr(ctx: RequestContext, fid: Fid): Promise<Reply> {
   try {
-    const x = fid.xattrPending;
-    if (x) {
-      checkConfinedXattr(fid.cred, x.name);
-      checkHostXattr(ctx.session.server.hostPrivilege, x.name);
-      if (x.written !== x.value.length) throw new P9Error(Errno.EINVAL, `xattr value incomplete: ${x.written} of ${x.value.length} bytes written`);
-      const backend = ctx.session.server.backend;
-      if (x.value.length === 0 && x.flags & 2) await backend.xattrRemove(fid.node, x.name);
-      else await backend.xattrSet(fid.node, x.name, x.value, x.flags);
-    }
+    const x = fid.xattrPending!;
+    checkConfinedXattr(fid.cred, x.name);
+    checkHostXattr(ctx.session.server.hostPrivilege, x.name);
+    if (x.written !== x.value.length) throw new P9Error(Errno.EINVAL, `xattr value incomplete: ${x.written} of ${x.value.length} bytes written`);
+    const backend = ctx.session.server.backend;
+    if (x.value.length === 0 && x.flags & 2) await backend.xattrRemove(fid.node, x.name);
+    else await backend.xattrSet(fid.node, x.name, x.value, x.flags);
   } finally {
     fid.release();
   }
