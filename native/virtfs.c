@@ -1773,6 +1773,8 @@ NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } now_fns[] = {
       {"fstatNow", js_fstat},
       {"walkNow", js_walk},
+      {"reopenNow", js_reopen},
+      {"preadNow", js_pread},
   };
   for (size_t i = 0; i < sizeof now_fns / sizeof *now_fns; i++)
     if (napi_create_function(env, now_fns[i].name, NAPI_AUTO_LENGTH, js_now, (void *)now_fns[i].fn, &fn) != napi_ok ||

@@ -110,6 +110,8 @@ export interface Backend {
    * `cred` is who writes through it: a write by anyone but root clears setuid/setgid bits.
    */
   open(node: Node, flags: number, cred: Credentials): Promise<OpenFile>;
+  /** {@link open} at once where that needs no waiting; undefined, having done nothing, otherwise. */
+  openNow?(node: Node, flags: number, cred: Credentials): OpenFile | undefined;
   create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile>;
   mkdir(dir: Node, name: Buffer, mode: number, cred: Credentials): Promise<Qid>;
   mknod(dir: Node, name: Buffer, mode: number, major: number, minor: number, cred: Credentials): Promise<Qid>;
@@ -122,6 +124,8 @@ export interface Backend {
   remove(node: Node): Promise<void>;
   /** Read into `buf` at `bufOffset`: the reply buffer itself, so data is never copied twice. */
   read(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): Promise<number>;
+  /** {@link read} at once where the data is at hand (a local filesystem's page cache); undefined, having read nothing, otherwise. */
+  readNow?(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): number | undefined;
   /**
    * Write `data`, the payload in the pieces it arrived in (one, or several for a large frame
    * received in several reads), as one write. A short count is returned as it is.

@@ -329,6 +329,25 @@ test('walkNow walks at once on a local descriptor, stops at a missing name as wa
   assert.throws(() => sys.walkNow(root, [b('d'), Buffer.from('a\0b')]), { errno: E.EINVAL });
 });
 
+test('reopenNow and preadNow open and read at once what the page cache holds, and do nothing elsewhere', async (t) => {
+  const { dir, root, fds } = await scratch(t);
+  fs.writeFileSync(path.join(dir, 'f'), 'hello');
+  const [away] = await sys.openPath(root, b('f'));
+  fds.push(away);
+  assert.equal(sys.reopenNow(away, O.O_RDONLY), undefined, 'not marked local: it would hop, so nothing is done');
+  sys.markLocal(root);
+  const [near] = await sys.openPath(root, b('f'));
+  fds.push(near);
+  const fd = sys.reopenNow(near, O.O_RDONLY);
+  assert.ok(fd !== undefined && fd >= 0);
+  fds.push(fd);
+  const buf = Buffer.alloc(16);
+  assert.equal(sys.preadNow(fd, buf, 2, 10, 0n), 5, 'a read that ends the file: what is left');
+  assert.equal(buf.toString('latin1', 2, 7), 'hello');
+  assert.equal(sys.preadNow(fd, buf, 0, 10, 100n), 0);
+  assert.throws(() => sys.reopenNow(near, O.O_WRONLY | O.O_DIRECTORY), { errno: E.ENOTDIR });
+});
+
 // ---------- opening for I/O ----------
 
 test('reopen turns an O_PATH fd into a readable fd, ignoring O_CREAT, O_EXCL and O_NOFOLLOW', async (t) => {

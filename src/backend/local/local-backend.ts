@@ -373,17 +373,22 @@ export class LocalBackend implements Backend {
 
   async open(node: Node, flags: number, cred: Credentials): Promise<OpenFile> {
     const n = local(node);
-    if (n.isDirectory) {
-      if (isWriteAccess(flags)) throw new P9Error(Errno.EISDIR);
+    if (openable(n, flags) === 'directory') {
       const fd = await n.withFd((pfd) => sys.reopen(pfd, sys.O.O_RDONLY | sys.O.O_DIRECTORY));
       return new LocalOpenFile(fd, n.retain(), false, null);
     }
-    // Device nodes, fifos and sockets are never opened on the guest's behalf: a device would
-    // expose the host's hardware, a fifo would block a server thread (CVE-2023-2861). In the
-    // mapped models they are host files, and opening one still means nothing to the guest.
-    if (!n.isRegular || n.guestFormat !== sys.O.S_IFREG) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
     const fd = await n.withFd((pfd) => reopenNoatime(pfd, hostOpenFlags(flags)));
     return new LocalOpenFile(fd, n.retain(), isWriteAccess(flags), writerOf(flags, cred));
+  }
+
+  openNow(node: Node, flags: number, cred: Credentials): OpenFile | undefined {
+    const n = local(node);
+    if (openable(n, flags) === 'directory') {
+      const fd = n.withFdNow((pfd) => sys.reopenNow(pfd, sys.O.O_RDONLY | sys.O.O_DIRECTORY));
+      return fd === undefined ? undefined : new LocalOpenFile(fd, n.retain(), false, null);
+    }
+    const fd = n.withFdNow((pfd) => reopenNoatimeNow(pfd, hostOpenFlags(flags)));
+    return fd === undefined ? undefined : new LocalOpenFile(fd, n.retain(), isWriteAccess(flags), writerOf(flags, cred));
   }
 
   async create(dir: Node, name: Buffer, flags: number, mode: number, cred: Credentials): Promise<OpenFile> {
@@ -636,6 +641,10 @@ export class LocalBackend implements Backend {
     return sys.pread((file as LocalOpenFile).fd, buf, bufOffset, count, offset);
   }
 
+  readNow(file: OpenFile, offset: bigint, buf: Buffer, bufOffset: number, count: number): number | undefined {
+    return sys.preadNow((file as LocalOpenFile).fd, buf, bufOffset, count, offset);
+  }
+
   async write(file: OpenFile, offset: bigint, pieces: readonly Buffer[]): Promise<number> {
     const f = file as LocalOpenFile;
     if (!f.writable) throw new P9Error(Errno.EBADF, 'file is not open for writing');
@@ -872,4 +881,28 @@ async function reopenNoatime(fd: number, flags: number): Promise<number> {
     if (toErrno(err) === Errno.EPERM && flags & sys.O.O_NOATIME) return sys.reopen(fd, flags & ~sys.O.O_NOATIME);
     throw err;
   }
+}
+
+function reopenNoatimeNow(fd: number, flags: number): number | undefined {
+  try {
+    return sys.reopenNow(fd, flags);
+  } catch (err) {
+    if (toErrno(err) === Errno.EPERM && flags & sys.O.O_NOATIME) return sys.reopenNow(fd, flags & ~sys.O.O_NOATIME);
+    throw err;
+  }
+}
+
+/**
+ * What Tlopen may open: a directory for reading, or a regular file. Device nodes, fifos and
+ * sockets are never opened on the guest's behalf: a device would expose the host's hardware, a
+ * fifo would block a server thread (CVE-2023-2861). In the mapped models they are host files,
+ * and opening one still means nothing to the guest.
+ */
+function openable(n: LocalNode, flags: number): 'directory' | 'file' {
+  if (n.isDirectory) {
+    if (isWriteAccess(flags)) throw new P9Error(Errno.EISDIR);
+    return 'directory';
+  }
+  if (!n.isRegular || n.guestFormat !== sys.O.S_IFREG) throw new P9Error(Errno.ENXIO, 'only regular files and directories can be opened');
+  return 'file';
 }

@@ -133,6 +133,8 @@ interface Native {
   fstat(fd: number, meta?: MetaSource, at?: number, name?: Uint8Array): Promise<RawStat>;
   fstatNow(fd: number, meta?: MetaSource): RawStat | undefined;
   walkNow(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): WalkResult | undefined;
+  reopenNow(fd: number, flags: number): number | undefined;
+  preadNow(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): number | undefined;
   reopen(fd: number, flags: number): Promise<number>;
   openat(dirfd: number, name: Uint8Array, flags: number, mode: number, uid?: number, gid?: number): Promise<number>;
   close(fd: number): Promise<void>;
@@ -259,6 +261,9 @@ export const fstatNow: (fd: number, meta?: MetaSource) => RawStat | undefined = 
 /** Open the object behind an (O_PATH) fd via /proc/self/fd/N; O_NOFOLLOW, O_CREAT and O_EXCL are stripped. */
 export const reopen: (fd: number, flags: number) => Promise<number> = native.reopen;
 
+/** {@link reopen} at once, as {@link fstatNow}; undefined when it would go to the pool (an O_TRUNC that frees much). */
+export const reopenNow: (fd: number, flags: number) => number | undefined = native.reopenNow;
+
 /**
  * openat with O_NOFOLLOW forced. Given uid and gid, the creating calls (openat, mkdirat,
  * mknodat, symlinkat) run as that user (fsuid, fsgid and groups of the worker thread), so the
@@ -275,6 +280,13 @@ export const closeSync: (fd: number) => void = native.closeSync;
 /** One pread(2) into buf[bufOffset, bufOffset+length) (no copy; keep buf alive). Short counts are returned as-is. */
 export const pread: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint) => Promise<number> =
   native.pread;
+
+/**
+ * {@link pread} at once, as {@link fstatNow}: when the page cache holds what is asked (or all
+ * that is left of the file) and the read is small or ends the file; undefined, with nothing
+ * read, otherwise.
+ */
+export const preadNow: (fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint) => number | undefined = native.preadNow;
 /**
  * One pwrite(2) from buf[bufOffset, bufOffset+length). Short counts are returned as-is. Given
  * uid and gid, it is written as that user (without the filesystem capabilities), so the host

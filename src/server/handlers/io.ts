@@ -19,7 +19,7 @@ function finishRread(frame: Buffer, count: number): Buffer {
 }
 
 /** Data is read straight into the reply frame: no copy between disk and socket. */
-export async function read(ctx: RequestContext, m: Message<'Tread'>): Promise<Reply> {
+export function read(ctx: RequestContext, m: Message<'Tread'>): Reply | Promise<Reply> {
   const fid = ctx.fid(m.fid);
   const count = Math.min(m.count, ctx.session.msize - RREAD_HEADER_SIZE);
   if (fid.xattrValue) {
@@ -33,13 +33,23 @@ export async function read(ctx: RequestContext, m: Message<'Tread'>): Promise<Re
   const open = ctx.open(fid);
   if (open.node.isDirectory) throw new P9Error(Errno.EISDIR);
   const frame = rreadFrame(ctx, count);
+  const frames = ctx.session.server.frames;
+  const backend = ctx.session.server.backend;
+  let now: number | undefined;
   try {
-    const n = count === 0 ? 0 : await ctx.session.server.backend.read(open, m.offset, frame, RREAD_HEADER_SIZE, count);
-    return finishRread(frame, n);
+    now = count === 0 ? 0 : backend.readNow?.(open, m.offset, frame, RREAD_HEADER_SIZE, count);
   } catch (err) {
-    ctx.session.server.frames.give(frame);
+    frames.give(frame);
     throw err;
   }
+  if (now !== undefined) return finishRread(frame, now);
+  return backend.read(open, m.offset, frame, RREAD_HEADER_SIZE, count).then(
+    (n) => finishRread(frame, n),
+    (err: unknown) => {
+      frames.give(frame);
+      throw err;
+    },
+  );
 }
 
 /** The payload is written from the request frame itself (a view, never copied). */

@@ -1,5 +1,7 @@
+import type { OpenFile } from '../../backend/backend.js';
 import { Errno, P9Error } from '../../protocol/errno.js';
 import type { Message } from '../../protocol/messages.js';
+import type { Fid } from '../fid.js';
 import { checkHostMode } from '../host-privilege.js';
 import { creator } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
@@ -8,10 +10,16 @@ import type { RequestContext } from '../request-context.js';
 // iounit 0 lets the client use msize - 24 for every read and write, the largest it can.
 const IOUNIT = 0;
 
-export async function lopen(ctx: RequestContext, m: Message<'Tlopen'>): Promise<Reply> {
+export function lopen(ctx: RequestContext, m: Message<'Tlopen'>): Reply | Promise<Reply> {
   const fid = ctx.fid(m.fid);
   if (!fid.isPlain) throw new P9Error(Errno.EINVAL, `fid ${fid.id} is already open`);
-  const open = await ctx.session.server.backend.open(ctx.node(fid), m.flags, fid.cred);
+  const node = ctx.node(fid);
+  const backend = ctx.session.server.backend;
+  const now = backend.openNow?.(node, m.flags, fid.cred);
+  return now ? opened(ctx, fid, now) : backend.open(node, m.flags, fid.cred).then((open) => opened(ctx, fid, open));
+}
+
+function opened(ctx: RequestContext, fid: Fid, open: OpenFile): Reply {
   if (!fid.isPlain || !ctx.session.fids.holds(fid)) {
     open.release();
     throw new P9Error(Errno.EBADF, 'fid changed while opening');
