@@ -108,6 +108,11 @@ export interface WalkResult {
   errno: number;
 }
 
+/** A WalkResult as the addon makes it (an object built from C costs more than the walk's openat). */
+type NativeWalk = [fds: number[], stats: RawStat[], errno: number];
+
+const walkResult = ([fds, stats, errno]: NativeWalk): WalkResult => ({ fds, stats, errno });
+
 /** A lock as 9P numbers it: type 0 RDLCK, 1 WRLCK, 2 UNLCK. */
 export interface LockInfo {
   type: number;
@@ -128,11 +133,11 @@ type HostConstants = Record<
 interface Native {
   constants: HostConstants;
   openPath(dirfd: number, name: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
-  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): Promise<WalkResult>;
+  walk(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): Promise<NativeWalk>;
   openRoot(path: Uint8Array, meta?: MetaSource): Promise<[number, RawStat]>;
   fstat(fd: number, meta?: MetaSource, at?: number, name?: Uint8Array): Promise<RawStat>;
   fstatNow(fd: number, meta?: MetaSource): RawStat | undefined;
-  walkNow(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): WalkResult | undefined;
+  walkNow(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): NativeWalk | undefined;
   reopenNow(fd: number, flags: number): number | undefined;
   preadNow(fd: number, buf: Uint8Array, bufOffset: number, length: number, position: bigint): number | undefined;
   reopen(fd: number, flags: number): Promise<number>;
@@ -235,13 +240,18 @@ export const openPath: (dirfd: number, name: Uint8Array, meta?: MetaSource) => P
  * step, if any: a step whose entry still is that object is stat'ed through it, and reported as
  * fd -1, rather than opened again (the caller keeps that fd open for the call).
  */
-export const walk: (dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array) => Promise<WalkResult> = native.walk;
+export function walk(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): Promise<WalkResult> {
+  return native.walk(dirfd, names, meta, known).then(walkResult);
+}
 
 /**
  * {@link walk} at once, as {@link fstatNow}: undefined, with nothing left open, when it would go
  * to the thread pool (or found on the way that it must: another filesystem under a step).
  */
-export const walkNow: (dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array) => WalkResult | undefined = native.walkNow;
+export function walkNow(dirfd: number, names: Uint8Array[], meta?: MetaSource, known?: Int32Array): WalkResult | undefined {
+  const run = native.walkNow(dirfd, names, meta, known);
+  return run && walkResult(run);
+}
 
 /** open(path, O_PATH|O_DIRECTORY), following symlinks: the export root is trusted. */
 export const openRoot: (path: Uint8Array, meta?: MetaSource) => Promise<[fd: number, stat: RawStat]> = native.openRoot;
