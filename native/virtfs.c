@@ -1776,6 +1776,7 @@ NAPI_MODULE_INIT() {
       {"walkNow", js_walk},
       {"reopenNow", js_reopen},
       {"preadNow", js_pread},
+      {"readdir9pNow", js_readdir9p},
   };
   for (size_t i = 0; i < sizeof now_fns / sizeof *now_fns; i++)
     if (napi_create_function(env, now_fns[i].name, NAPI_AUTO_LENGTH, js_now, (void *)now_fns[i].fn, &fn) != napi_ok ||

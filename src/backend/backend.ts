@@ -137,6 +137,12 @@ export interface Backend {
    * their wire form: a directory of thousands costs the packing, not objects per entry.
    */
   readdir(file: OpenFile, cookie: bigint, out: DirentPacker): Promise<void>;
+  /**
+   * {@link readdir} at once where that needs no waiting: true once `out` holds what this reply
+   * carries (at least one entry, or none at the directory's end); undefined, with nothing added,
+   * otherwise.
+   */
+  readdirNow?(file: OpenFile, cookie: bigint, out: DirentPacker): boolean | undefined;
   fsync(file: OpenFile, datasync: boolean): Promise<void>;
   statfs(node: Node): Promise<Statfs>;
   /** Try to take or release a byte-range lock without waiting: true if granted. */

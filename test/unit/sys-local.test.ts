@@ -95,6 +95,34 @@ test('a small directory is listed on the calling thread whatever the reply\'s si
   for (const fd of [small, large]) await sys.close(fd);
 });
 
+test('readdir9pNow lists a small local directory at once, as readdir9p does, and does nothing for a large or unmarked one', async (t) => {
+  const { dir, root } = await scratch(t);
+  fs.mkdirSync(path.join(dir, 'small'));
+  fs.mkdirSync(path.join(dir, 'large'));
+  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, 'small', `f${i}`), '');
+  for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(dir, 'large', `a-rather-long-entry-name-${i}`), '');
+  const rules: sys.DirentRules = { typeMap: Uint8Array.from({ length: 16 }, (_, i) => i), pathPrefix: 0n, maxIno: (1n << 63n) - 1n, dotdotPath: 0n };
+  const away = await sys.openat(root, b('small'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
+  const frame = Buffer.alloc(1 << 16, 0xee);
+  assert.equal(sys.readdir9pNow(away, 0n, frame, 0, frame.length, rules), undefined, 'not marked local: it would hop');
+  assert.ok(frame.every((x) => x === 0xee), 'and wrote nothing');
+  sys.markLocal(root);
+  const small = await sys.openat(root, b('small'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
+  const large = await sys.openat(root, b('large'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
+  const now = sys.readdir9pNow(small, 0n, frame, 0, frame.length, rules);
+  assert.ok(now);
+  const later = Buffer.alloc(frame.length);
+  const [bytes, resume, more] = await sys.readdir9p(small, 0n, later, 0, later.length, rules);
+  assert.deepEqual(now, [bytes, resume, more]);
+  assert.ok(bytes > 7 * 24 && !more, 'all seven entries');
+  assert.deepEqual(frame.subarray(0, bytes), later.subarray(0, bytes));
+  assert.deepEqual(sys.readdir9pNow(small, resume, frame, 0, frame.length, rules)?.[0], 0, 'the end, at once');
+  frame.fill(0xee);
+  assert.equal(sys.readdir9pNow(large, 0n, frame, 0, frame.length, rules), undefined, 'a large directory goes to the pool');
+  assert.ok(frame.every((x) => x === 0xee), 'and wrote nothing');
+  for (const fd of [away, small, large]) await sys.close(fd);
+});
+
 test('an open that truncates runs on the calling thread for a new or small file, on the pool for a large one', async (t) => {
   const { dir, root } = await scratch(t);
   fs.writeFileSync(path.join(dir, 'small'), Buffer.alloc(4096, 1));

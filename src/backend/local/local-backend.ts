@@ -662,9 +662,34 @@ export class LocalBackend implements Backend {
   readdir(file: OpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
     const f = file as LocalOpenFile;
     if (!f.node.isDirectory) return Promise.reject(new P9Error(Errno.ENOTDIR));
-    const run = f.dirQueue.then(() => this.readdirNow(f, cookie, out));
-    f.dirQueue = run.catch(() => {});
+    f.dirPending++;
+    const run = f.dirQueue.then(() => this.list(f, cookie, out));
+    const settled = () => void f.dirPending--;
+    f.dirQueue = run.then(settled, settled);
     return run;
+  }
+
+  /**
+   * {@link readdir} at once when no listing of the file is queued and the addon packs it on the
+   * event loop: true once `out` holds at least one entry or the directory ended; undefined,
+   * with nothing added, otherwise. A listing cut short where the addon's rules stop (an inode
+   * number they cannot map) is answered with what it holds: the client asks again from there.
+   */
+  readdirNow(file: OpenFile, cookie: bigint, out: DirentPacker): boolean | undefined {
+    const f = file as LocalOpenFile;
+    if (!f.node.isDirectory || f.dirPending > 0) return undefined;
+    const direct = this.qids.direct(f.node.dev);
+    if (!direct) return undefined;
+    const rules: sys.DirentRules = { ...this.direntRules, pathPrefix: direct.prefix, maxIno: direct.maxIno, dotdotPath: this.isRoot(f.node) ? this.rootNode.qid.path : 0n };
+    const r = sys.readdir9pNow(f.fd, cookie, out.buffer, out.position, out.room, rules);
+    if (!r) return undefined;
+    const [bytes, , more] = r;
+    if (more && bytes === 0) {
+      // Nothing packed: the listing goes on in JavaScript from the same cookie, through the queue.
+      return undefined;
+    }
+    out.advance(bytes);
+    return true;
   }
 
   /**
@@ -672,7 +697,7 @@ export class LocalBackend implements Backend {
    * The addon packs the entries; JavaScript takes over only for inode numbers its rules cannot
    * map (see QidMapper.direct).
    */
-  private async readdirNow(f: LocalOpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
+  private async list(f: LocalOpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
     const dir = f.node;
     const direct = this.qids.direct(dir.dev);
     if (direct) {

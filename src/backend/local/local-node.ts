@@ -116,6 +116,8 @@ export function birthOf(st: RawStat): bigint {
 export class LocalOpenFile extends Refcounted implements OpenFile {
   /** Serialises readdir: lseek + getdents on one descriptor must not interleave. */
   dirQueue: Promise<unknown> = Promise.resolve();
+  /** Listings queued on {@link dirQueue} and not yet settled: one made at once needs none. */
+  dirPending = 0;
 
   /** No write has gone through it yet (the mapped model clears setuid/setgid bits on the first). */
   unwritten = true;

@@ -149,6 +149,7 @@ interface Native {
   pwritev(fd: number, bufs: readonly Uint8Array[], position: bigint, uid?: number, gid?: number): Promise<number>;
   getdents(fd: number, cookie: bigint, buf: Uint8Array): Promise<number>;
   readdir9p(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, typeMap: Uint8Array, pathPrefix: bigint, maxIno: bigint, dotdotPath: bigint, reserved?: Uint8Array): Promise<[number, bigint, boolean]>;
+  readdir9pNow(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, typeMap: Uint8Array, pathPrefix: bigint, maxIno: bigint, dotdotPath: bigint, reserved?: Uint8Array): [number, bigint, boolean] | undefined;
   mkdirat(dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number): Promise<void>;
   mknodat(dirfd: number, name: Uint8Array, mode: number, dev: bigint, uid?: number, gid?: number): Promise<void>;
   symlinkat(target: Uint8Array, dirfd: number, name: Uint8Array, uid?: number, gid?: number): Promise<void>;
@@ -342,6 +343,14 @@ export interface DirentRules {
  */
 export function readdir9p(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, rules: DirentRules): Promise<[bytes: number, resume: bigint, more: boolean]> {
   return native.readdir9p(fd, cookie, frame, offset, limit, rules.typeMap, rules.pathPrefix, rules.maxIno, rules.dotdotPath, rules.reserved);
+}
+
+/**
+ * {@link readdir9p} at once, as {@link fstatNow}: when the directory is small enough to list on
+ * the event loop (the addon's rule); undefined, with nothing written, otherwise.
+ */
+export function readdir9pNow(fd: number, cookie: bigint, frame: Uint8Array, offset: number, limit: number, rules: DirentRules): [bytes: number, resume: bigint, more: boolean] | undefined {
+  return native.readdir9pNow(fd, cookie, frame, offset, limit, rules.typeMap, rules.pathPrefix, rules.maxIno, rules.dotdotPath, rules.reserved);
 }
 
 export const mkdirat: (dirfd: number, name: Uint8Array, mode: number, uid?: number, gid?: number) => Promise<void> = native.mkdirat;

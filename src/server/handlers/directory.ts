@@ -7,19 +7,35 @@ import { checkConfinedMknod, creator } from '../identity.js';
 import { reply, type Reply } from '../reply.js';
 import type { RequestContext } from '../request-context.js';
 
-/** Entries are packed straight into the reply frame, whole entries only. */
-export async function readdir(ctx: RequestContext, m: Message<'Treaddir'>): Promise<Reply> {
+/**
+ * Entries are packed straight into the reply frame, whole entries only; at once where the backend
+ * can list without waiting.
+ */
+export function readdir(ctx: RequestContext, m: Message<'Treaddir'>): Reply | Promise<Reply> {
   const open = ctx.open(ctx.fid(m.fid));
   if (!open.node.isDirectory) throw new P9Error(Errno.ENOTDIR);
+  const { backend, frames } = ctx.session.server;
   const count = Math.min(m.count, ctx.session.msize - RREAD_HEADER_SIZE);
-  const frame = ctx.session.server.frames.take(RREAD_HEADER_SIZE + count);
+  const frame = frames.take(RREAD_HEADER_SIZE + count);
   const packer = new DirentPacker(frame, RREAD_HEADER_SIZE, count);
+  let now: boolean | undefined;
   try {
-    await ctx.session.server.backend.readdir(open, m.offset, packer);
+    now = backend.readdirNow?.(open, m.offset, packer);
   } catch (err) {
-    ctx.session.server.frames.give(frame);
+    frames.give(frame);
     throw err;
   }
+  if (now) return direntReply(frame, packer);
+  return backend.readdir(open, m.offset, packer).then(
+    () => direntReply(frame, packer),
+    (err: unknown) => {
+      frames.give(frame);
+      throw err;
+    },
+  );
+}
+
+function direntReply(frame: Buffer, packer: DirentPacker): Reply {
   const size = RREAD_HEADER_SIZE + packer.length;
   frame.writeUInt32LE(size, 0);
   frame[4] = MessageType.Rreaddir;
