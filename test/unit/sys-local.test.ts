@@ -72,17 +72,26 @@ test('lookups, stats and small cached reads below a descriptor marked local do n
   await release();
 });
 
-test('a small directory is listed on the calling thread whatever the reply\'s size, a large one on the pool', async (t) => {
-  const { dir, root } = await scratch(t);
+/** `small` (5 files) and `large` (3,000 long names: over 16 KiB by st_size) under dir. */
+function smallAndLargeDirs(dir: string): void {
   fs.mkdirSync(path.join(dir, 'small'));
   fs.mkdirSync(path.join(dir, 'large'));
   for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, 'small', `f${i}`), '');
   for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(dir, 'large', `a-rather-long-entry-name-${i}`), '');
+}
+
+function identityRules(): sys.DirentRules {
+  return { typeMap: Uint8Array.from({ length: 16 }, (_, i) => i), pathPrefix: 0n, maxIno: (1n << 63n) - 1n, dotdotPath: 0n };
+}
+
+test('a small directory is listed on the calling thread whatever the reply\'s size, a large one on the pool', async (t) => {
+  const { dir, root } = await scratch(t);
+  smallAndLargeDirs(dir);
   assert.ok(fs.statSync(path.join(dir, 'large')).size > 16 << 10, 'the large directory is large by st_size');
   sys.markLocal(root);
   const small = await sys.openat(root, b('small'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
   const large = await sys.openat(root, b('large'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
-  const rules: sys.DirentRules = { typeMap: Uint8Array.from({ length: 16 }, (_, i) => i), pathPrefix: 0n, maxIno: (1n << 63n) - 1n, dotdotPath: 0n };
+  const rules = identityRules();
   const frame = Buffer.alloc(1 << 20);
   const release = blockPool(t, dir);
   const listedSmall = sys.readdir9p(small, 0n, frame, 0, frame.length, rules);
@@ -97,11 +106,8 @@ test('a small directory is listed on the calling thread whatever the reply\'s si
 
 test('readdir9pNow lists a small local directory at once, as readdir9p does, and does nothing for a large or unmarked one', async (t) => {
   const { dir, root } = await scratch(t);
-  fs.mkdirSync(path.join(dir, 'small'));
-  fs.mkdirSync(path.join(dir, 'large'));
-  for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, 'small', `f${i}`), '');
-  for (let i = 0; i < 3000; i++) fs.writeFileSync(path.join(dir, 'large', `a-rather-long-entry-name-${i}`), '');
-  const rules: sys.DirentRules = { typeMap: Uint8Array.from({ length: 16 }, (_, i) => i), pathPrefix: 0n, maxIno: (1n << 63n) - 1n, dotdotPath: 0n };
+  smallAndLargeDirs(dir);
+  const rules = identityRules();
   const away = await sys.openat(root, b('small'), sys.O.O_RDONLY | sys.O.O_DIRECTORY, 0);
   const frame = Buffer.alloc(1 << 16, 0xee);
   assert.equal(sys.readdir9pNow(away, 0n, frame, 0, frame.length, rules), undefined, 'not marked local: it would hop');
