@@ -678,9 +678,8 @@ export class LocalBackend implements Backend {
   readdirNow(file: OpenFile, cookie: bigint, out: DirentPacker): boolean | undefined {
     const f = file as LocalOpenFile;
     if (!f.node.isDirectory || f.dirPending > 0) return undefined;
-    const direct = this.qids.direct(f.node.dev);
-    if (!direct) return undefined;
-    const rules: sys.DirentRules = { ...this.direntRules, pathPrefix: direct.prefix, maxIno: direct.maxIno, dotdotPath: this.isRoot(f.node) ? this.rootNode.qid.path : 0n };
+    const rules = this.packingRules(f.node);
+    if (!rules) return undefined;
     const r = sys.readdir9pNow(f.fd, cookie, out.buffer, out.position, out.room, rules);
     if (!r) return undefined;
     const [bytes, , more] = r;
@@ -692,16 +691,21 @@ export class LocalBackend implements Backend {
     return true;
   }
 
+  /** How the addon packs `dir`'s entries, or null where its qid paths need the mapper (QidMapper.direct). */
+  private packingRules(dir: LocalNode): sys.DirentRules | null {
+    const direct = this.qids.direct(dir.dev);
+    if (!direct) return null;
+    return { ...this.direntRules, pathPrefix: direct.prefix, maxIno: direct.maxIno, dotdotPath: this.isRoot(dir) ? this.rootNode.qid.path : 0n };
+  }
+
   /**
    * Resume at the host's own d_off cookie: O(1), never a rescan, stable across modifications.
    * The addon packs the entries; JavaScript takes over only for inode numbers its rules cannot
    * map (see QidMapper.direct).
    */
   private async list(f: LocalOpenFile, cookie: bigint, out: DirentPacker): Promise<void> {
-    const dir = f.node;
-    const direct = this.qids.direct(dir.dev);
-    if (direct) {
-      const rules: sys.DirentRules = { ...this.direntRules, pathPrefix: direct.prefix, maxIno: direct.maxIno, dotdotPath: this.isRoot(dir) ? this.rootNode.qid.path : 0n };
+    const rules = this.packingRules(f.node);
+    if (rules) {
       const [bytes, resume, more] = await sys.readdir9p(f.fd, cookie, out.buffer, out.position, out.room, rules);
       out.advance(bytes);
       if (!more) return;
