@@ -81,6 +81,7 @@ struct job {
   bool requeue;                         /* run on the JS thread, it found it must go to the pool */
   uint64_t lookup_dev;                  /* a lookup on the JS thread stays on this filesystem (dev + 1) */
   bool confined;                        /* ...and without any capability, as an ordinary process */
+  bool resizes;                         /* a truncation running in the pool, counted in `resizing` */
   uint32_t cuid, cgid;
 };
 
@@ -150,6 +151,10 @@ static void set_local(int fd, uint64_t dev1) {
 }
 
 static bool runs_inline(job *j);
+static bool resizes(job *j);
+/* Truncations running in the pool: one holds its file's lock while it frees blocks, and a write
+ * to that file would wait for it, so while any runs no write is made on the JS thread. */
+static unsigned resizing;
 static void mark_delivered(job *j);
 
 /* ---------- the generic async job ---------- */
@@ -246,6 +251,7 @@ static void job_execute(napi_env env, void *data) {
 static void job_complete(napi_env env, napi_status status, void *data) {
   job *j = data;
   napi_value v = NULL;
+  if (j->resizes) resizing--;
   if (status != napi_ok) {
     v = napi_failure(env);
   } else if (j->err) {
@@ -337,6 +343,9 @@ static napi_value job_start(napi_env env, job *j) {
       napi_queue_async_work(env, j->work) != napi_ok) {
     napi_reject_deferred(env, j->deferred, napi_failure(env));
     job_free(env, j);
+  } else if (resizes(j)) {
+    j->resizes = true;
+    resizing++;
   }
   return promise;
 }
@@ -1668,10 +1677,58 @@ static bool truncates_much(job *j) {
   return r == 0 && S_ISREG(st.st_mode) && st.st_blocks > FREES_MUCH_BLOCKS;
 }
 
-/* Whether a job runs on the JS thread: cheap metadata calls whose descriptors are all local, and
- * small reads the page cache can answer. Writes, fsync, truncation (but an open's O_TRUNC of a
- * small file) and locks that may wait stay in the pool, as does everything on other filesystems
- * (a slow one must never stall other clients). */
+/* Larger writes keep the pool, as reads do. */
+#define INLINE_WRITE_MAX (128 << 10)
+
+/* Set by the server (setWritesInline) while the kernel would take a buffered write without
+ * throttling it: dirty pages well below where balance_dirty_pages starts to make writers sleep. */
+static bool writes_inline;
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+/* Whether the page holding byte AT of FD is in the page cache (cachestat(2), Linux 6.5; false
+ * where it is missing or refused). */
+static bool page_cached(int fd, off_t at, off_t page) {
+  struct { uint64_t off, len; } range = {(uint64_t)(at - at % page), (uint64_t)page};
+  struct { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; } cs;
+  return syscall(__NR_cachestat, fd, &range, &cs, 0) == 0 && cs.nr_cache > 0;
+}
+
+/* A small buffered write to a regular file that only copies into the page cache: not O_SYNC,
+ * O_DSYNC or O_DIRECT (which wait for the disk), and no page it covers in part must be read from
+ * the disk first (a partial page at or past the end of the file is not read; one inside it must
+ * be cached). */
+static bool writes_little(job *j) {
+  static off_t page;
+  size_t len = j->len;
+  if (!writes_inline || resizing) return false;
+  if (j->iov) {
+    len = 0;
+    for (int i = 0; i < j->iovcnt; i++) len += j->iov[i].iov_len;
+  }
+  if (len > INLINE_WRITE_MAX) return false;
+  int fl = fcntl(j->fd, F_GETFL);
+  struct stat st;
+  if (fl < 0 || fl & (O_SYNC | O_DSYNC | O_DIRECT) || fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode)) return false;
+  if (!page) page = sysconf(_SC_PAGESIZE);
+  off_t start = (off_t)j->a, end = start + (off_t)len;
+  if (start % page && start - start % page < st.st_size && !page_cached(j->fd, start, page)) return false;
+  if (end % page && end - end % page < st.st_size && end / page != start / page && !page_cached(j->fd, end, page))
+    return false;
+  return true;
+}
+
+/* A truncation that frees the blocks of a large file. */
+static bool resizes(job *j) {
+  return j->exec == do_truncate || ((j->exec == do_reopen || j->exec == do_openat) && j->flags & O_TRUNC);
+}
+
+/* Whether a job runs on the JS thread: cheap metadata calls whose descriptors are all local,
+ * small reads the page cache can answer and small writes into it (while setWritesInline allows).
+ * fsync, truncation (but an open's O_TRUNC of a small file) and locks that may wait stay in the
+ * pool, as does everything on other filesystems (a slow one must never stall other clients). */
 static bool runs_inline(job *j) {
   void (*e)(job *) = j->exec;
   uint64_t dev1 = local_of(j->fd);
@@ -1690,6 +1747,7 @@ static bool runs_inline(job *j) {
     return true;
   }
   if (e == do_readdir9p) return lists_little(j);
+  if (e == do_pwrite || e == do_pwritev) return writes_little(j);
   return e == do_fstat || e == do_close || e == do_getdents || e == do_mkdirat || e == do_mknodat ||
          e == do_symlinkat || e == do_linkat || e == do_readlink || e == do_fchown || e == do_fchmod ||
          e == do_utimens || e == do_fstatfs || e == do_getxattr || e == do_listxattr || e == do_setxattr ||
@@ -1704,6 +1762,13 @@ static void mark_delivered(job *j) {
     bool same = j->exec == do_reopen || (j->stats && j->stats[i * NSTAT] + 1 == dev1);
     set_local(j->fds[i], dev1 && same ? dev1 : 0);
   }
+}
+
+/* setWritesInline(yes): whether small writes may run on the JS thread (see writes_little). */
+static napi_value js_set_writes_inline(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  if (napi_get_value_bool(env, argv[0], &writes_inline) != napi_ok) type_error(env, "expected a boolean");
+  return NULL;
 }
 
 /* markLocal(fd): calls on fd, and on what is opened from it on its filesystem, may run on the JS
@@ -1755,7 +1820,7 @@ NAPI_MODULE_INIT() {
       {"removexattr", js_removexattr}, {"lock", js_lock},        {"getlock", js_getlock},
       {"openFdCount", js_open_fd_count}, {"raiseFdLimit", js_raise_fd_limit},
       {"setAmbientCredentials", js_set_ambient}, {"execve", js_execve},
-      {"markLocal", js_mark_local},
+      {"markLocal", js_mark_local}, {"setWritesInline", js_set_writes_inline},
   };
   static const struct { const char *name; int64_t value; } consts[] = {
       C(O_RDONLY),    C(O_WRONLY),   C(O_RDWR),     C(O_ACCMODE),    C(O_CREAT),          C(O_EXCL),

@@ -72,6 +72,53 @@ test('lookups, stats and small cached reads below a descriptor marked local do n
   await release();
 });
 
+test('small writes into the page cache run on the calling thread while setWritesInline allows; the rest keep the pool', async (t) => {
+  const { dir, root } = await scratch(t);
+  sys.markLocal(root);
+  t.after(() => sys.setWritesInline(false));
+  const create = (name: string, flags = sys.O.O_RDWR) => sys.openat(root, b(name), flags | sys.O.O_CREAT, 0o644);
+  const [f, off, dsync, big, sparse, wronly, later] = await Promise.all([
+    create('f'), create('off'), create('dsync', sys.O.O_RDWR | sys.O.O_DSYNC), create('big'), create('sparse'), create('wronly', sys.O.O_WRONLY), create('later'),
+  ]);
+  await sys.truncate(sparse, 1n << 20n, true);
+  execFileSync('mkfifo', [path.join(dir, 'fifo')]);
+  const fifo = await sys.openat(root, b('fifo'), sys.O.O_RDWR, 0);
+  const page = Buffer.alloc(4096, 0x61);
+  const bit = Buffer.from('0123456789');
+  const release = blockPool(t, dir);
+  const atOnce = (p: Promise<number>) => settlesSoon(p);
+
+  sys.setWritesInline(false);
+  const waited = [sys.pwrite(off, page, 0, 4096, 0n)];
+  assert.equal(await atOnce(waited[0]!), false, 'switched off: the pool');
+  sys.setWritesInline(true);
+  assert.ok(await atOnce(sys.pwrite(f, page, 0, 4096, 0n)), 'a page into an empty file');
+  assert.ok(await atOnce(sys.pwritev(f, [bit, page], 4096n)), 'two pieces past the end');
+  assert.ok(await atOnce(sys.pwrite(f, bit, 0, 10, 100n)), 'part of a cached page inside the file');
+  assert.ok(await atOnce(sys.pwrite(wronly, page, 0, 4096, 0n)), 'a write-only file');
+  assert.ok(await atOnce(sys.pwrite(wronly, bit, 0, 10, 100n)), 'part of a cached page of a write-only file (cachestat needs no read access)');
+  waited.push(sys.pwrite(sparse, bit, 0, 10, 8192n + 100n));
+  assert.equal(await atOnce(waited.at(-1)!), false, 'part of a page inside the file that is not cached (it might have to be read first)');
+  assert.ok(await atOnce(sys.pwrite(sparse, page, 0, 4096, 0n)), 'a whole page inside the file needs nothing read');
+  assert.ok(await atOnce(sys.pwrite(sparse, bit, 0, 10, 100n)), 'then part of that page, now cached');
+  waited.push(sys.pwrite(dsync, page, 0, 4096, 0n));
+  assert.equal(await atOnce(waited.at(-1)!), false, 'O_DSYNC waits for the disk');
+  waited.push(sys.pwrite(big, Buffer.alloc(256 << 10), 0, 256 << 10, 0n));
+  assert.equal(await atOnce(waited.at(-1)!), false, 'over 128 KiB');
+  waited.push(sys.pwrite(fifo, bit, 0, 10, 0n).catch(() => 0));
+  assert.equal(await atOnce(waited.at(-1)!), false, 'not a regular file');
+  const truncating = sys.truncate(later, 0n, true);
+  waited.push(sys.pwrite(f, bit, 0, 10, 0n));
+  assert.equal(await atOnce(waited.at(-1)!), false, 'a truncation is running in the pool');
+  await release();
+  await Promise.all([truncating, ...waited]);
+  assert.ok(await atOnce(sys.pwrite(later, bit, 0, 10, 0n)), 'at once again once the truncation is over');
+  const text = fs.readFileSync(path.join(dir, 'f'), 'latin1');
+  assert.equal(text, '0123456789' + 'a'.repeat(90) + '0123456789' + 'a'.repeat(4096 - 110) + '0123456789' + 'a'.repeat(4096));
+  assert.equal(fs.readFileSync(path.join(dir, 'wronly'), 'latin1'), 'a'.repeat(100) + '0123456789' + 'a'.repeat(4096 - 110));
+  for (const fd of [f, off, dsync, big, sparse, wronly, later, fifo]) await sys.close(fd);
+});
+
 /** `small` (5 files) and `large` (3,000 long names: over 16 KiB by st_size) under dir. */
 function smallAndLargeDirs(dir: string): void {
   fs.mkdirSync(path.join(dir, 'small'));

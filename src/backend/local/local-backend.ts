@@ -12,6 +12,7 @@ import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from
 import { defaultDescriptorBudget, NodeTable, type NodeView } from './node-table.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
+import { dirtyPages } from './dirty-pages.js';
 import { localFilesystem } from './local-filesystems.js';
 import { QidMapper, type Multidevs } from './qid-mapper.js';
 import type { ModelTarget, SecurityModel } from './security-model.js';
@@ -653,6 +654,7 @@ export class LocalBackend implements Backend {
     if (data.length > sys.PWRITEV_MAX) data.splice(0, data.length, Buffer.concat(data));
     const first = f.unwritten;
     f.unwritten = false;
+    dirtyPages.poke();
     const n = await this.withTarget(f.node, (t) => this.model.write(f.fd, t, f.node.guestFormat, data, offset, f.writer, first));
     // The client retries a zero count forever; say why instead.
     if (n === 0) throw new P9Error(Errno.ENOSPC);

@@ -5,7 +5,7 @@
  * callers. Every call that touches the disk returns a Promise. It runs on the
  * libuv thread pool, unless its descriptors were opened below one given to
  * {@link markLocal} and it is a cheap metadata call (or a read the page cache
- * holds): then it runs at once on the calling thread, saving the pool's hop. Failures reject with a {@link SysError}: `.errno` is the
+ * holds, or a small write into it, see {@link setWritesInline}): then it runs at once on the calling thread, saving the pool's hop. Failures reject with a {@link SysError}: `.errno` is the
  * positive errno, `.code` its name ('ENOENT'), `.syscall` the failing call.
  * Wrong argument types throw a TypeError synchronously; out-of-range buffer
  * windows and bigints a RangeError.
@@ -173,6 +173,7 @@ interface Native {
   raiseFdLimit(): number;
   setAmbientCredentials(uid?: number, gid?: number): void;
   markLocal(fd: number): void;
+  setWritesInline(yes: boolean): void;
   execve(path: string, argv: string[], env: string[]): never;
 }
 
@@ -200,7 +201,7 @@ export function runConfined<T>(user: ConfinedUser, fn: () => T | Promise<T>): T 
 
 /** Wrap the addon's disk calls: the ambient user is read when a call starts, on the JS thread. */
 function confinable(raw: Native): Native {
-  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve', 'markLocal']);
+  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve', 'markLocal', 'setWritesInline']);
   const out = { ...raw };
   for (const [name, f] of Object.entries(raw)) {
     if (typeof f !== 'function' || local.has(name)) continue;
@@ -416,10 +417,20 @@ export const raiseFdLimit: () => number = native.raiseFdLimit;
 /**
  * Let calls on `fd` (a directory of a local filesystem, as the caller decides) and on every
  * descriptor the addon opens from it on the same filesystem run on the calling thread: metadata
- * calls, and reads the page cache can answer (RWF_NOWAIT). Writes, fsync, truncation, and
- * whatever reaches another filesystem still run on the pool.
+ * calls, and reads the page cache can answer (RWF_NOWAIT), and small writes while
+ * {@link setWritesInline} allows. Other writes, fsync, truncation, and whatever reaches another
+ * filesystem still run on the pool.
  */
 export const markLocal: (fd: number) => void = native.markLocal;
+
+/**
+ * Whether small writes on descriptors marked local may run on the calling thread, as cached reads
+ * do (off at start): a pwrite or pwritev of at most 128 KiB to a regular file opened without
+ * O_SYNC, O_DSYNC or O_DIRECT, none of whose partly covered pages inside the file is missing
+ * from the page cache (cachestat), while no truncation runs in the pool. The caller decides when
+ * the kernel would not throttle such a write (dirty-pages.ts).
+ */
+export const setWritesInline: (yes: boolean) => void = native.setWritesInline;
 
 /** Entries in /proc/self/fd, synchronously (leak checks in tests). */
 export const openFdCount: () => number = native.openFdCount;
