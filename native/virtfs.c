@@ -38,6 +38,17 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+/* System calls newer than some C libraries' headers (from 424 on, one number on every architecture but alpha). */
+#ifndef __NR_open_tree
+#define __NR_open_tree 428
+#endif
+#ifndef __NR_fchmodat2
+#define __NR_fchmodat2 452
+#endif
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
 #define NSTAT 23   /* length of the stat vector, see fill_stat() */
 #define NSTATFS 9  /* length of the statfs vector, see do_fstatfs() */
 
@@ -130,24 +141,27 @@ static napi_value napi_failure(napi_env env) {
  * run on the JS thread and settle at once; see runs_inline for which. A descriptor the addon opens
  * from a local one is local too if it is on the same filesystem (dev). Marks live on the JS
  * thread only: fd -> dev + 1, 0 for not local. */
-static _Thread_local uint64_t *local_dev;
+static _Thread_local struct local_mark { uint64_t dev1, ino; } *local_marks;
 static _Thread_local size_t local_cap;
 
-static uint64_t local_of(int fd) { return fd >= 0 && (size_t)fd < local_cap ? local_dev[fd] : 0; }
+static uint64_t local_of(int fd) { return fd >= 0 && (size_t)fd < local_cap ? local_marks[fd].dev1 : 0; }
 
-static void set_local(int fd, uint64_t dev1) {
+/* The inode number of a local fd's object, as stated when the addon handed it out (0: unknown). */
+static uint64_t local_ino_of(int fd) { return local_of(fd) ? local_marks[fd].ino : 0; }
+
+static void set_local(int fd, uint64_t dev1, uint64_t ino) {
   if (fd < 0) return;
   if ((size_t)fd >= local_cap) {
     if (!dev1) return;
     size_t cap = local_cap ? local_cap : 1024;
     while (cap <= (size_t)fd) cap *= 2;
-    uint64_t *grown = realloc(local_dev, cap * sizeof *grown);
+    struct local_mark *grown = realloc(local_marks, cap * sizeof *grown);
     if (!grown) return; /* left unmarked: its calls hop, as on any filesystem */
     memset(grown + local_cap, 0, (cap - local_cap) * sizeof *grown);
-    local_dev = grown;
+    local_marks = grown;
     local_cap = cap;
   }
-  local_dev[fd] = dev1;
+  local_marks[fd] = (struct local_mark){dev1, dev1 ? ino : 0};
 }
 
 static bool runs_inline(job *j);
@@ -650,17 +664,16 @@ static void fill_meta_file(int at, const char *dir, const char *root, const char
   }
 }
 
-/* statx works on O_PATH fds and gives btime; see the layout in sys.ts. The job's metadata of the
- * object is read along: xattrs of fd itself, or the metadata file of entry NAME of directory AT
- * (the root's own when NAME is NULL; none for "." and "..", whose names say nothing). */
-static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
-  const char *meta = j->meta;
+/* The statx of entry PATH of FD ("": FD itself; never followed) into the stat vector, without
+ * the job's metadata (s[18..22] zero); see the layout in sys.ts. statx works on O_PATH fds and
+ * gives btime. */
+static int statx_into(job *j, int fd, const char *path, uint64_t *s) {
   struct statx x;
   /* On the JS thread a lookup must not wait on a network filesystem mounted inside the export:
    * its cached attributes say where it landed, and a step onto another filesystem goes to the
    * pool (before any metadata is read there). Local filesystems have nothing to sync. */
   int sync = j->lookup_dev ? AT_STATX_DONT_SYNC : AT_STATX_SYNC_AS_STAT;
-  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | sync, STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
+  if (statx(fd, path, (*path ? 0 : AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW | sync, STATX_BASIC_STATS | STATX_BTIME, &x) < 0)
     return errno;
   if (j->lookup_dev && makedev(x.stx_dev_major, x.stx_dev_minor) + 1 != j->lookup_dev) {
     j->requeue = true;
@@ -682,12 +695,21 @@ static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
   bool bt = x.stx_mask & STATX_BTIME;
   s[16] = bt ? (uint64_t)x.stx_btime.tv_sec : 0, s[17] = bt ? x.stx_btime.tv_nsec : 0;
   s[18] = s[19] = s[20] = s[21] = s[22] = 0;
-  if (meta && !S_ISLNK(x.stx_mode)) fill_meta_xattr(fd, meta, s);
+  return 0;
+}
+
+/* The stat of FD with the job's metadata of the object read along: xattrs of fd itself, or the
+ * metadata file of entry NAME of directory AT (the root's own when NAME is NULL; none for "." and
+ * "..", whose names say nothing). */
+static int fill_stat(job *j, int fd, uint64_t *s, int at, const char *name) {
+  int err = statx_into(j, fd, "", s);
+  if (err) return err;
+  if (j->meta && !S_ISLNK(s[2])) fill_meta_xattr(fd, j->meta, s);
   if (j->meta_dir && at >= 0 && !(name && (!strcmp(name, ".") || !strcmp(name, ".."))))
     fill_meta_file(at, j->meta_dir, j->meta_root, name, s);
   /* bit 4: a directory holding a metadata directory (which counts in its link count) */
   struct stat md;
-  if (j->meta_dir && S_ISDIR(x.stx_mode) && fstatat(fd, j->meta_dir, &md, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(md.st_mode))
+  if (j->meta_dir && S_ISDIR(s[2]) && fstatat(fd, j->meta_dir, &md, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(md.st_mode))
     s[18] |= 16;
   return 0;
 }
@@ -734,6 +756,11 @@ static napi_value js_open_path(napi_env env, napi_callback_info info) {
  * KNOWN itself (reported as fd -1), stat and metadata read through it, and nothing is opened or
  * closed. KNOWN pins its inode, so equal (dev, ino) is the same object. */
 static bool step_is_known(job *j, int dir, const char *name, int known, uint64_t *s) {
+  /* With no metadata to read through KNOWN, one statx of the entry does: it is KNOWN's own stat
+   * when it has KNOWN's (dev, ino), which the addon noted when it handed KNOWN out. */
+  uint64_t ino = local_ino_of(known);
+  if (ino && !j->meta && !j->meta_dir)
+    return statx_into(j, dir, name, s) == 0 && s[0] + 1 == local_of(known) && s[1] == ino;
   struct statx x;
   int sync = j->lookup_dev ? AT_STATX_DONT_SYNC : AT_STATX_SYNC_AS_STAT;
   if (statx(dir, name, AT_SYMLINK_NOFOLLOW | sync, STATX_INO, &x) < 0) return false;
@@ -880,16 +907,19 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
   return job_start(env, j);
 }
 
-/* Turn an O_PATH fd into a real open file description. */
+/* Turn an O_PATH fd into a real open file description, or an open file into an O_PATH one. */
 static void do_reopen(job *j) {
   char p[32];
   proc_path(p, j->fd);
   if ((j->err = reserve_fds(j, 1))) return;
   free(j->stats); /* the same object as fd: nothing to learn from a stat (see mark_delivered) */
   j->stats = NULL;
+  int fd = -1;
+  /* An O_PATH descriptor of the object itself without walking /proc (Linux 5.2). */
+  if ((j->flags & ~O_NOFOLLOW) == O_PATH) fd = (int)syscall(__NR_open_tree, j->fd, "", AT_EMPTY_PATH | O_CLOEXEC);
   /* O_NOFOLLOW would refuse the magic link itself (ELOOP); O_CREAT/O_EXCL are
    * meaningless for an object that exists. */
-  int fd = open(p, (j->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
+  if (fd < 0) fd = open(p, (j->flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
   j->err = fd < 0 ? errno : keep_fd(j, fd, -1, NULL);
 }
 
@@ -924,7 +954,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   if (!j || !arg_i32(env, argv[0], &j->fd)) return job_abort(env, j);
   int fd = j->fd;
   napi_value promise = job_start(env, j);
-  set_local(fd, 0);
+  set_local(fd, 0, 0);
   return promise;
 }
 
@@ -932,7 +962,7 @@ static napi_value js_close_sync(napi_env env, napi_callback_info info) {
   ARGS(1);
   int fd;
   if (!arg_i32(env, argv[0], &fd)) return NULL;
-  set_local(fd, 0);
+  set_local(fd, 0, 0);
   if (close(fd) < 0) {
     napi_value e = errno_error(env, "close", errno);
     if (e) napi_throw(env, e);
@@ -1288,16 +1318,35 @@ static void do_fchown(job *j) {
 }
 
 /* fchmod() refuses O_PATH fds (EBADF); the magic link does not. */
+/* chmod and utimes of the object itself, as through its magic link (a symlink's own times; its
+ * mode, EOPNOTSUPP) but without walking /proc (2-3 us a call): fchmodat2 (Linux 6.6) and
+ * utimensat (5.8) take AT_EMPTY_PATH; older kernels refuse it and get the magic link. */
 static void do_fchmod(job *j) {
   char p[32];
+  if (syscall(__NR_fchmodat2, j->fd, "", (mode_t)j->mode, AT_EMPTY_PATH) == 0) {
+    j->err = 0;
+    return;
+  }
+  if (errno != ENOSYS && errno != EINVAL) {
+    j->err = errno;
+    return;
+  }
   proc_path(p, j->fd);
   RET(fchmodat(AT_FDCWD, p, (mode_t)j->mode, 0));
 }
 
 static void do_utimens(job *j) {
   char p[32];
-  proc_path(p, j->fd);
   struct timespec ts[2] = {{.tv_sec = j->a, .tv_nsec = j->b}, {.tv_sec = j->c, .tv_nsec = j->d}};
+  if (utimensat(j->fd, "", ts, AT_EMPTY_PATH) == 0) {
+    j->err = 0;
+    return;
+  }
+  if (errno != EINVAL) {
+    j->err = errno;
+    return;
+  }
+  proc_path(p, j->fd);
   RET(utimensat(AT_FDCWD, p, ts, 0));
 }
 
@@ -1684,9 +1733,6 @@ static bool truncates_much(job *j) {
  * throttling it: dirty pages well below where balance_dirty_pages starts to make writers sleep. */
 static bool writes_inline;
 
-#ifndef __NR_cachestat
-#define __NR_cachestat 451
-#endif
 
 /* Whether the page holding byte AT of FD is in the page cache (cachestat(2), Linux 6.5; false
  * where it is missing or refused). */
@@ -1760,7 +1806,7 @@ static void mark_delivered(job *j) {
   uint64_t dev1 = local_of(j->fd);
   for (uint32_t i = 0; i < j->nfds; i++) {
     bool same = j->exec == do_reopen || (j->stats && j->stats[i * NSTAT] + 1 == dev1);
-    set_local(j->fds[i], dev1 && same ? dev1 : 0);
+    set_local(j->fds[i], dev1 && same ? dev1 : 0, j->stats ? j->stats[i * NSTAT + 1] : 0);
   }
 }
 
@@ -1783,7 +1829,7 @@ static napi_value js_mark_local(napi_env env, napi_callback_info info) {
     if (e) napi_throw(env, e);
     return NULL;
   }
-  set_local(fd, (uint64_t)st.st_dev + 1);
+  set_local(fd, (uint64_t)st.st_dev + 1, st.st_ino);
   return NULL;
 }
 

@@ -119,6 +119,35 @@ test('small writes into the page cache run on the calling thread while setWrites
   for (const fd of [f, off, dsync, big, sparse, wronly, later, fifo]) await sys.close(fd);
 });
 
+test('a walk step given as known is that object while its entry is, with the entry\'s full stat, and opened anew once another object took the name', async (t) => {
+  const { dir, root } = await scratch(t);
+  fs.mkdirSync(path.join(dir, 'd'));
+  fs.writeFileSync(path.join(dir, 'd', 'f'), 'x'.repeat(1234));
+  for (const local of [false, true]) {
+    if (local) sys.markLocal(root);
+    const first = await sys.walk(root, [b('d')]);
+    const reopened = await sys.reopen(first.fds[0]!, sys.O.O_PATH); // handed out without a stat
+    for (const known of [first.fds[0]!, reopened]) {
+      const again = await sys.walk(root, [b('d'), b('f')], undefined, Int32Array.of(known, -1));
+      assert.equal(again.errno, 0);
+      assert.equal(again.fds[0], -1, `local ${local}: the known step is not opened again`);
+      const d = fs.lstatSync(path.join(dir, 'd'), { bigint: true });
+      const st = again.stats[0]!;
+      assert.deepEqual([st[S.ino], st[S.mode], st[S.nlink], st[S.size], st[S.mtimeSec]], [d.ino, d.mode, d.nlink, d.size, d.mtimeMs / 1000n], 'its stat is the entry\'s');
+      assert.equal(again.stats[1]![S.size], 1234n);
+      await sys.close(again.fds[1]!);
+    }
+    fs.renameSync(path.join(dir, 'd'), path.join(dir, 'old'));
+    fs.mkdirSync(path.join(dir, 'd'));
+    const replaced = await sys.walk(root, [b('d')], undefined, Int32Array.of(first.fds[0]!));
+    assert.ok(replaced.fds[0]! >= 0, `local ${local}: another object at the name is opened`);
+    assert.equal(replaced.stats[0]![S.ino], fs.lstatSync(path.join(dir, 'd'), { bigint: true }).ino);
+    for (const fd of [replaced.fds[0]!, reopened, first.fds[0]!]) await sys.close(fd);
+    fs.rmSync(path.join(dir, 'd'), { recursive: true });
+    fs.renameSync(path.join(dir, 'old'), path.join(dir, 'd'));
+  }
+});
+
 /** `small` (5 files) and `large` (3,000 long names: over 16 KiB by st_size) under dir. */
 function smallAndLargeDirs(dir: string): void {
   fs.mkdirSync(path.join(dir, 'small'));
