@@ -1317,10 +1317,10 @@ static void do_fchown(job *j) {
   RET(fchownat(j->fd, "", (uid_t)j->uid, (gid_t)j->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW));
 }
 
-/* fchmod() refuses O_PATH fds (EBADF); the magic link does not. */
-/* chmod and utimes of the object itself, as through its magic link (a symlink's own times; its
- * mode, EOPNOTSUPP) but without walking /proc (2-3 us a call): fchmodat2 (Linux 6.6) and
- * utimensat (5.8) take AT_EMPTY_PATH; older kernels refuse it and get the magic link. */
+/* chmod and utimes of the object itself (a symlink's own times; its mode, EOPNOTSUPP). fchmod()
+ * and futimens() refuse O_PATH fds (EBADF); fchmodat2 (Linux 6.6) and utimensat (5.8) with
+ * AT_EMPTY_PATH take them without walking /proc (2-3 us a call); older kernels refuse that and
+ * get the magic link, which does the same. */
 static void do_fchmod(job *j) {
   char p[32];
   if (syscall(__NR_fchmodat2, j->fd, "", (mode_t)j->mode, AT_EMPTY_PATH) == 0) {
@@ -1733,7 +1733,6 @@ static bool truncates_much(job *j) {
  * throttling it: dirty pages well below where balance_dirty_pages starts to make writers sleep. */
 static bool writes_inline;
 
-
 /* Whether the page holding byte AT of FD is in the page cache (cachestat(2), Linux 6.5; false
  * where it is missing or refused). */
 static bool page_cached(int fd, off_t at, off_t page) {
@@ -1766,7 +1765,7 @@ static bool writes_little(job *j) {
   return true;
 }
 
-/* A truncation that frees the blocks of a large file. */
+/* A job that truncates (counted in `resizing` while it runs in the pool). */
 static bool resizes(job *j) {
   return j->exec == do_truncate || ((j->exec == do_reopen || j->exec == do_openat) && j->flags & O_TRUNC);
 }

@@ -89,3 +89,13 @@ test('a stale reading turns inline writes off at once', async () => {
   await Promise.resolve();
   assert.deepEqual(applied, [true, false, true]);
 });
+
+test('a calm reading left alone expires: inline writes go off after STALE_MS without another write', async () => {
+  const applied: boolean[] = [];
+  const gauge = new DirtyPageGauge(() => Promise.resolve(true), (calm) => void applied.push(calm));
+  gauge.poke();
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(applied, [true]);
+  await new Promise((r) => setTimeout(r, STALE_MS + 50));
+  assert.deepEqual(applied, [true, false]);
+});

@@ -10,14 +10,16 @@ import * as sys from './sys.js';
  * reading finds every domain the server writes in (the machine, and each memory cgroup it is in)
  * at most half way to that ceiling; otherwise, and with no reading, they keep the pool.
  *
- * The reading is taken only while writes come (never on a timer), asynchronously: a write finding
- * it older than {@link REFRESH_MS} asks for another and keeps the old one meanwhile; one finding
- * it older than {@link STALE_MS} (the first write after a quiet spell) goes to the pool.
+ * The reading is taken only while writes come, asynchronously: a write finding it older than
+ * {@link REFRESH_MS} asks for another and keeps the old one meanwhile. A reading is trusted for
+ * {@link STALE_MS}: then a timer turns inline writes off (the addon's few writes of its own, such
+ * as mapped-file's metadata, do not ask), and a write finding it that old goes to the pool.
  */
 export class DirtyPageGauge {
   private readAt = -Infinity;
   private refreshing = false;
   private calm = false;
+  private expiry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly read: () => Promise<boolean>,
@@ -42,6 +44,9 @@ export class DirtyPageGauge {
     this.refreshing = false;
     this.readAt = this.now();
     this.set(calm);
+    if (!calm) return;
+    if (this.expiry) this.expiry.refresh();
+    else this.expiry = setTimeout(() => this.set(false), STALE_MS).unref();
   }
 
   private set(calm: boolean): void {
