@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cgroupDomain, DirtyPageGauge, freerunCeiling, isCalm, machineDomain, memcgsOf, parseFields, readCalm, REFRESH_MS, STALE_MS } from '../../src/backend/local/dirty-pages.js';
+import { cgroupDomain, DirtyPageGauge, freerunCeiling, headroomOf, machineDomain, memcgsOf, parseFields, readHeadroom, REFRESH_MS, STALE_MS } from '../../src/backend/local/dirty-pages.js';
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -10,9 +10,9 @@ test('the freerun ceiling is halfway between the background and foreground thres
   assert.equal(freerunCeiling(10 * GiB, defaults), 1.5 * GiB);
   assert.equal(freerunCeiling(10 * GiB, { ...defaults, bytes: 400 * MiB, backgroundBytes: 100 * MiB }), 250 * MiB, '*_bytes override the ratios');
   assert.equal(freerunCeiling(10 * GiB, { ...defaults, backgroundRatio: 30 }), 1.5 * GiB, 'a background threshold above the foreground one is half of it');
-  assert.ok(isCalm([{ dirtyable: 10 * GiB, dirty: 700 * MiB }], defaults));
-  assert.equal(isCalm([{ dirtyable: 10 * GiB, dirty: 800 * MiB }], defaults), false, 'past half the ceiling');
-  assert.equal(isCalm([{ dirtyable: 10 * GiB, dirty: 0 }, { dirtyable: 100 * MiB, dirty: 20 * MiB }], defaults), false, 'any domain past half its ceiling');
+  assert.equal(headroomOf([{ dirtyable: 10 * GiB, dirty: 700 * MiB }], defaults), 0.75 * GiB - 700 * MiB);
+  assert.ok(headroomOf([{ dirtyable: 10 * GiB, dirty: 800 * MiB }], defaults) < 0, 'past half the ceiling');
+  assert.equal(headroomOf([{ dirtyable: 10 * GiB, dirty: 0 }, { dirtyable: 100 * MiB, dirty: 2 * MiB }], defaults), 5.5 * MiB, 'the smallest domain\'s');
 });
 
 test('domains are read from /proc/vmstat and the memory cgroup files of either version', () => {
@@ -29,13 +29,13 @@ test('domains are read from /proc/vmstat and the memory cgroup files of either v
 });
 
 test('this machine gives a reading', async () => {
-  assert.equal(typeof (await readCalm()), 'boolean');
+  assert.ok(Number.isFinite(await readHeadroom()));
 });
 
 test('the gauge reads only when writes come, keeps a recent reading, and drops a stale one until the next arrives', async () => {
   let now = 0;
   let reads = 0;
-  let answer: (calm: boolean) => void = () => {};
+  let answer: (headroom: number) => void = () => {};
   const applied: boolean[] = [];
   const record = (calm: boolean): void => void applied.push(calm);
   const gauge = new DirtyPageGauge(
@@ -50,19 +50,19 @@ test('the gauge reads only when writes come, keeps a recent reading, and drops a
   gauge.poke();
   assert.equal(reads, 1, 'one reading at a time');
   assert.deepEqual(applied, [], 'off until the first reading');
-  answer(true);
+  answer(GiB);
   await Promise.resolve();
   assert.deepEqual(applied, [true]);
   now += REFRESH_MS - 1;
-  gauge.poke();
+  gauge.poke(4096);
   assert.equal(reads, 1, 'recent enough');
   now += 1;
-  gauge.poke();
+  gauge.poke(4096);
   assert.equal(reads, 2, 'refreshed');
   assert.deepEqual(applied, [true], 'the old reading holds meanwhile');
-  answer(false);
+  answer(0);
   await Promise.resolve();
-  assert.deepEqual(applied, [true, false], 'dirty: off');
+  assert.deepEqual(applied, [true, false], 'no headroom: off');
   answer = () => {};
   now += STALE_MS;
   gauge.poke();
@@ -77,22 +77,47 @@ test('the gauge reads only when writes come, keeps a recent reading, and drops a
 test('a stale reading turns inline writes off at once', async () => {
   let now = 0;
   const applied: boolean[] = [];
-  let answer: (calm: boolean) => void = () => {};
-  const gauge = new DirtyPageGauge(() => new Promise((r) => (answer = r)), (calm) => applied.push(calm), () => now);
+  let answer: (headroom: number) => void = () => {};
+  const gauge = new DirtyPageGauge(() => new Promise((r) => (answer = r)), (calm) => void applied.push(calm), () => now);
   gauge.poke();
-  answer(true);
+  answer(GiB);
   await Promise.resolve();
   now += STALE_MS;
   gauge.poke();
   assert.deepEqual(applied, [true, false], 'off before the new reading arrives');
-  answer(true);
+  answer(GiB);
+  await Promise.resolve();
+  assert.deepEqual(applied, [true, false, true]);
+});
+
+test('writes spend the headroom: once the server has written it, inline writes stop until a new reading', async () => {
+  let reads = 0;
+  const applied: boolean[] = [];
+  let answer: (headroom: number) => void = () => {};
+  const gauge = new DirtyPageGauge(
+    () => {
+      reads++;
+      return new Promise((r) => (answer = r));
+    },
+    (calm) => void applied.push(calm),
+    () => 0,
+  );
+  gauge.poke();
+  answer(3 * 4096);
+  await Promise.resolve();
+  gauge.poke(4096);
+  gauge.poke(4096);
+  assert.deepEqual([reads, applied], [1, [true]], 'within the headroom, however recent the reading');
+  gauge.poke(4096);
+  assert.deepEqual([reads, applied], [2, [true, false]], 'spent: off, and read again');
+  answer(4096);
   await Promise.resolve();
   assert.deepEqual(applied, [true, false, true]);
 });
 
 test('a calm reading left alone expires: inline writes go off after STALE_MS without another write', async () => {
   const applied: boolean[] = [];
-  const gauge = new DirtyPageGauge(() => Promise.resolve(true), (calm) => void applied.push(calm));
+  const gauge = new DirtyPageGauge(() => Promise.resolve(GiB), (calm) => void applied.push(calm));
   gauge.poke();
   await new Promise((r) => setImmediate(r));
   assert.deepEqual(applied, [true]);

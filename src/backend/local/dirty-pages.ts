@@ -8,41 +8,51 @@ import * as sys from './sys.js';
  * "freerun" ceiling, halfway between the background and the foreground dirty thresholds, and a
  * memory cgroup near its limit makes it wait on reclaim. So writes run inline only while a fresh
  * reading finds every domain the server writes in (the machine, and each memory cgroup it is in)
- * at most half way to that ceiling; otherwise, and with no reading, they keep the pool.
+ * below half that ceiling, and only for as many bytes as are left below it (the headroom): the
+ * server's own writes then cannot carry a domain past half its ceiling between two readings,
+ * however small the machine. Otherwise, and with no reading, writes keep the pool.
  *
  * The reading is taken only while writes come, asynchronously: a write finding it older than
- * {@link REFRESH_MS} asks for another and keeps the old one meanwhile. A reading is trusted for
- * {@link STALE_MS}: then a timer turns inline writes off (the addon's few writes of its own, such
- * as mapped-file's metadata, do not ask), and a write finding it that old goes to the pool.
+ * {@link REFRESH_MS}, or the headroom spent, asks for another (keeping the old one meanwhile if
+ * any headroom is left). A reading is trusted for {@link STALE_MS}: then a timer turns inline
+ * writes off (the addon's few writes of its own, such as mapped-file's metadata, do not ask), and
+ * a write finding it that old goes to the pool.
  */
 export class DirtyPageGauge {
   private readAt = -Infinity;
   private refreshing = false;
   private calm = false;
+  /** Bytes the server may still write before the reading's domains reach half their ceiling. */
+  private headroom = 0;
   private expiry: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly read: () => Promise<boolean>,
+    /** The headroom in bytes now (0 or less: none). */
+    private readonly read: () => Promise<number>,
     private readonly apply: (calm: boolean) => void,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Before each write: refresh the reading if it is old, and stop inline writes if it is stale. */
-  poke(): void {
+  /** Before each write of `bytes`: count them, refresh the reading if it is old or spent, and stop inline writes if it is stale or spent. */
+  poke(bytes = 0): void {
+    this.headroom -= bytes;
     const age = this.now() - this.readAt;
-    if (age < REFRESH_MS) return;
-    if (age >= STALE_MS) this.set(false);
+    const spent = this.headroom <= 0;
+    if (age < REFRESH_MS && !spent) return;
+    if (age >= STALE_MS || spent) this.set(false);
     if (this.refreshing) return;
     this.refreshing = true;
     this.read().then(
-      (calm) => this.settle(calm),
-      () => this.settle(false),
+      (headroom) => this.settle(headroom),
+      () => this.settle(0),
     );
   }
 
-  private settle(calm: boolean): void {
+  private settle(headroom: number): void {
     this.refreshing = false;
     this.readAt = this.now();
+    this.headroom = headroom;
+    const calm = headroom > 0;
     this.set(calm);
     if (!calm) return;
     if (this.expiry) this.expiry.refresh();
@@ -89,9 +99,9 @@ export function freerunCeiling(dirtyable: number, knobs: DirtyKnobs): number {
   return (thresh + background) / 2;
 }
 
-/** Whether every domain is at most half way to its freerun ceiling. */
-export function isCalm(domains: readonly DirtyDomain[], knobs: DirtyKnobs): boolean {
-  return domains.every((d) => d.dirty <= freerunCeiling(d.dirtyable, knobs) / 2);
+/** Bytes that may still be dirtied before some domain is half way to its freerun ceiling (0 or less: none). */
+export function headroomOf(domains: readonly DirtyDomain[], knobs: DirtyKnobs): number {
+  return Math.min(...domains.map((d) => freerunCeiling(d.dirtyable, knobs) / 2 - d.dirty));
 }
 
 /** Fields of a "name value" file (/proc/vmstat, memory.stat). */
@@ -173,16 +183,16 @@ async function readKnobs(): Promise<DirtyKnobs> {
 
 let memcgs: Promise<Memcg[]> | null = null;
 
-/** This machine's reading: whether every domain is calm. */
-export async function readCalm(): Promise<boolean> {
+/** This machine's reading: the headroom of its domains, in bytes. */
+export async function readHeadroom(): Promise<number> {
   memcgs ??= readFile('/proc/self/cgroup', 'latin1').then((t) => memcgsOf(t));
   const [knobs, vmstat, groups] = await Promise.all([readKnobs(), readFile('/proc/vmstat', 'latin1'), memcgs]);
   const machine = machineDomain(parseFields(vmstat));
-  if (!machine) return false;
+  if (!machine) return 0;
   const domains = [machine];
   for (const d of await Promise.all(groups.map(readCgroup))) if (d) domains.push(d);
-  return isCalm(domains, knobs);
+  return headroomOf(domains, knobs);
 }
 
 /** The process's gauge: the addon's switch is process-wide, as the page cache is. */
-export const dirtyPages = new DirtyPageGauge(readCalm, sys.setWritesInline);
+export const dirtyPages = new DirtyPageGauge(readHeadroom, sys.setWritesInline);

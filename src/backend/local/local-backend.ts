@@ -654,7 +654,7 @@ export class LocalBackend implements Backend {
     if (data.length > sys.PWRITEV_MAX) data.splice(0, data.length, Buffer.concat(data));
     const first = f.unwritten;
     f.unwritten = false;
-    dirtyPages.poke();
+    dirtyPages.poke(data.reduce((n, b) => n + b.length, 0));
     const n = await this.withTarget(f.node, (t) => this.model.write(f.fd, t, f.node.guestFormat, data, offset, f.writer, first));
     // The client retries a zero count forever; say why instead.
     if (n === 0) throw new P9Error(Errno.ENOSPC);
