@@ -5,7 +5,9 @@
  * callers. Every call that touches the disk returns a Promise. It runs on the
  * libuv thread pool, unless its descriptors were opened below one given to
  * {@link markLocal} and it is a cheap metadata call (or a read the page cache
- * holds, or a small write into it, see {@link setWritesInline}): then it runs at once on the calling thread, saving the pool's hop. Failures reject with a {@link SysError}: `.errno` is the
+ * holds, or a small write into it, see {@link setWritesInline}): then it runs at
+ * once on the calling thread, saving the pool's hop. Failures reject with a
+ * {@link SysError}: `.errno` is the
  * positive errno, `.code` its name ('ENOENT'), `.syscall` the failing call.
  * Wrong argument types throw a TypeError synchronously; out-of-range buffer
  * windows and bigints a RangeError.
