@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { openSync, readFileSync, readSync } from 'node:fs';
 import * as sys from './sys.js';
 
 /**
@@ -12,47 +12,46 @@ import * as sys from './sys.js';
  * server's own writes then cannot carry a domain past half its ceiling between two readings,
  * however small the machine. Otherwise, and with no reading, writes keep the pool.
  *
- * The reading is taken only while writes come, asynchronously: a write finding it older than
- * {@link REFRESH_MS}, or the headroom spent, asks for another (keeping the old one meanwhile if
- * any headroom is left). A reading is trusted for {@link STALE_MS}: then a timer turns inline
- * writes off (the addon's few writes of its own, such as mapped-file's metadata, do not ask), and
- * a write finding it that old goes to the pool.
+ * The reading is taken only while writes come, by the write that finds it older than
+ * {@link REFRESH_MS}, or spent and older than {@link RETRY_MS}, before that write is placed. It is
+ * synchronous: the files are procfs, sysfs and cgroupfs text made from counters in memory, held
+ * open and read again from the start (tens of microseconds), where reading them through the
+ * thread pool cost a guest's lone write as much as the hop the inline write saves, several times
+ * over. A calm reading is trusted for {@link STALE_MS}: then a timer turns inline writes off (the
+ * addon's few writes of its own, such as mapped-file's metadata, do not poke the gauge).
  */
 export class DirtyPageGauge {
   private readAt = -Infinity;
-  private refreshing = false;
   private calm = false;
   /** Bytes the server may still write before the reading's domains reach half their ceiling. */
   private headroom = 0;
   private expiry: NodeJS.Timeout | null = null;
 
   constructor(
-    /** The headroom in bytes now (0 or less: none). */
-    private readonly read: () => Promise<number>,
+    /** The headroom in bytes now (0 or less: none); throws if it cannot tell. */
+    private readonly read: () => number,
     private readonly apply: (calm: boolean) => void,
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** Before each write of `bytes`: count them, refresh the reading if it is old or spent, and stop inline writes if it is stale or spent. */
+  /** Before each write of `bytes`: count them, and take a new reading if the one held is old, or spent and not just taken. */
   poke(bytes = 0): void {
-    this.headroom -= bytes;
     const age = this.now() - this.readAt;
-    const spent = this.headroom <= 0;
-    if (age < REFRESH_MS && !spent) return;
-    if (age >= STALE_MS || spent) this.set(false);
-    if (this.refreshing) return;
-    this.refreshing = true;
-    this.read().then(
-      (headroom) => this.settle(headroom),
-      () => this.settle(0),
-    );
-  }
-
-  private settle(headroom: number): void {
-    this.refreshing = false;
+    const spent = this.headroom - bytes <= 0;
+    if (age < (spent ? RETRY_MS : REFRESH_MS)) {
+      this.headroom -= bytes;
+      if (spent) this.set(false);
+      return;
+    }
+    let headroom: number;
+    try {
+      headroom = this.read();
+    } catch {
+      headroom = 0;
+    }
     this.readAt = this.now();
-    this.headroom = headroom;
-    const calm = headroom > 0;
+    this.headroom = headroom - bytes;
+    const calm = this.headroom > 0;
     this.set(calm);
     if (!calm) return;
     if (this.expiry) this.expiry.refresh();
@@ -66,9 +65,11 @@ export class DirtyPageGauge {
   }
 }
 
-/** A reading this old is refreshed. */
+/** A reading this old is taken again. */
 export const REFRESH_MS = 100;
-/** A reading this old is not trusted. */
+/** A reading the server's writes have spent is taken again no sooner than this. */
+export const RETRY_MS = 10;
+/** A calm reading this old is not trusted. */
 export const STALE_MS = 1000;
 
 /** vm.dirty_* as /proc/sys/vm has them: a *_bytes setting, when not 0, overrides its *_ratio. */
@@ -104,21 +105,27 @@ export function headroomOf(domains: readonly DirtyDomain[], knobs: DirtyKnobs): 
   return Math.min(...domains.map((d) => freerunCeiling(d.dirtyable, knobs) / 2 - d.dirty));
 }
 
-/** Fields of a "name value" file (/proc/vmstat, memory.stat). */
-export function parseFields(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const [name, value] = line.split(' ');
-    if (name && value !== undefined) out.set(name, Number(value));
+/**
+ * The value of one line "NAME VALUE" of a file such as /proc/vmstat or memory.stat; undefined if
+ * it has none. Looked up where it stands: splitting the whole of /proc/vmstat (some 200 lines)
+ * cost a reading more than the kernel's making it.
+ */
+export function fieldOf(text: string, name: string): number | undefined {
+  for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+    const end = at + name.length;
+    if ((at === 0 || text[at - 1] === '\n') && text[end] === ' ') {
+      const eol = text.indexOf('\n', end);
+      return Number(text.slice(end + 1, eol < 0 ? undefined : eol));
+    }
   }
-  return out;
+  return undefined;
 }
 
 const PAGE = 4096;
 
 /** The machine's domain from /proc/vmstat (counts in pages). */
-export function machineDomain(vmstat: Map<string, number>, pageSize = PAGE): DirtyDomain | null {
-  const [free, inactive, active, dirty, writeback] = ['nr_free_pages', 'nr_inactive_file', 'nr_active_file', 'nr_dirty', 'nr_writeback'].map((k) => vmstat.get(k));
+export function machineDomain(vmstat: string, pageSize = PAGE): DirtyDomain | null {
+  const [free, inactive, active, dirty, writeback] = ['nr_free_pages', 'nr_inactive_file', 'nr_active_file', 'nr_dirty', 'nr_writeback'].map((k) => fieldOf(vmstat, k));
   if ([free, inactive, active, dirty, writeback].some((v) => v === undefined || !Number.isFinite(v))) return null;
   return { dirtyable: (free! + inactive! + active!) * pageSize, dirty: (dirty! + writeback!) * pageSize };
 }
@@ -129,9 +136,9 @@ export function machineDomain(vmstat: Map<string, number>, pageSize = PAGE): Dir
  * file_dirty, file_writeback; v1 memory.limit_in_bytes (as hierarchical_memory_limit, which
  * counts its ancestors), usage_in_bytes and cache, dirty, writeback.
  */
-export function cgroupDomain(limit: number, usage: number, stat: Map<string, number>, v2: boolean): DirtyDomain | null {
+export function cgroupDomain(limit: number, usage: number, stat: string, v2: boolean): DirtyDomain | null {
   if (!Number.isFinite(limit) || limit >= 2 ** 62) return null;
-  const [file, dirty, writeback] = (v2 ? ['file', 'file_dirty', 'file_writeback'] : ['cache', 'dirty', 'writeback']).map((k) => stat.get(k) ?? 0);
+  const [file, dirty, writeback] = (v2 ? ['file', 'file_dirty', 'file_writeback'] : ['cache', 'dirty', 'writeback']).map((k) => fieldOf(stat, k) ?? 0);
   return { dirtyable: Math.max(0, limit - usage) + file!, dirty: dirty! + writeback! };
 }
 
@@ -153,44 +160,88 @@ export function memcgsOf(procSelfCgroup: string, root = '/sys/fs/cgroup'): Memcg
   return out;
 }
 
-async function number(path: string): Promise<number> {
-  const text = (await readFile(path, 'latin1')).trim();
-  return text === 'max' ? Infinity : Number(text);
-}
+/**
+ * A kernel text file held open and read again from offset 0, where procfs, sysfs and cgroupfs
+ * make it anew from their counters. Opened on first use; close-on-exec (Node's default).
+ */
+export class KernelTextFile {
+  private fd = -1;
+  private static buf = Buffer.allocUnsafe(16 << 10);
 
-/** A cgroup's domain read from its files; null if it has no limit (or none of those files). */
-async function readCgroup(m: Memcg): Promise<DirtyDomain | null> {
-  try {
-    if (m.v2) {
-      const [max, high, current, stat] = await Promise.all([number(`${m.dir}/memory.max`), number(`${m.dir}/memory.high`), number(`${m.dir}/memory.current`), readFile(`${m.dir}/memory.stat`, 'latin1')]);
-      return cgroupDomain(Math.min(max, high), current, parseFields(stat), true);
+  constructor(readonly path: string) {}
+
+  text(): string {
+    if (this.fd < 0) this.fd = openSync(this.path, 'r');
+    let n = 0;
+    for (let got; (got = readSync(this.fd, KernelTextFile.buf, n, KernelTextFile.buf.length - n, n)) > 0; ) {
+      n += got;
+      if (n === KernelTextFile.buf.length) {
+        const grown = Buffer.allocUnsafe(n * 2);
+        KernelTextFile.buf.copy(grown);
+        KernelTextFile.buf = grown;
+      }
     }
-    const [usage, stat] = await Promise.all([number(`${m.dir}/memory.usage_in_bytes`), readFile(`${m.dir}/memory.stat`, 'latin1')]);
-    const fields = parseFields(stat);
-    return cgroupDomain(fields.get('hierarchical_memory_limit') ?? Infinity, usage, fields, false);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null; // the v2 root has no limit files
-    throw err;
+    return KernelTextFile.buf.toString('latin1', 0, n);
+  }
+
+  /** The file's one number ("max": Infinity). */
+  number(): number {
+    const text = this.text().trim();
+    return text === 'max' ? Infinity : Number(text);
   }
 }
 
-async function readKnobs(): Promise<DirtyKnobs> {
-  const [ratio, backgroundRatio, bytes, backgroundBytes] = await Promise.all(
-    ['dirty_ratio', 'dirty_background_ratio', 'dirty_bytes', 'dirty_background_bytes'].map((k) => number(`/proc/sys/vm/${k}`)),
-  );
+/** The files of one memory cgroup's reading. */
+class CgroupFiles {
+  private readonly limits: KernelTextFile[];
+  private readonly usage: KernelTextFile;
+  private readonly stat: KernelTextFile;
+
+  constructor(readonly m: Memcg) {
+    const f = (name: string) => new KernelTextFile(`${m.dir}/${name}`);
+    this.limits = m.v2 ? [f('memory.max'), f('memory.high')] : [];
+    this.usage = f(m.v2 ? 'memory.current' : 'memory.usage_in_bytes');
+    this.stat = f('memory.stat');
+  }
+
+  /** Its domain; null if it has no limit (or none of the files: the v2 root has no limit files). */
+  domain(): DirtyDomain | null {
+    try {
+      if (this.m.v2) {
+        const limit = Math.min(...this.limits.map((l) => l.number()));
+        if (!Number.isFinite(limit)) return null;
+        return cgroupDomain(limit, this.usage.number(), this.stat.text(), true);
+      }
+      const usage = this.usage.number();
+      const stat = this.stat.text();
+      return cgroupDomain(fieldOf(stat, 'hierarchical_memory_limit') ?? Infinity, usage, stat, false);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+}
+
+const knobFiles = ['dirty_ratio', 'dirty_background_ratio', 'dirty_bytes', 'dirty_background_bytes'].map((k) => new KernelTextFile(`/proc/sys/vm/${k}`));
+const vmstatFile = new KernelTextFile('/proc/vmstat');
+let cgroupFiles: CgroupFiles[] | null = null;
+
+function readKnobs(): DirtyKnobs {
+  const [ratio, backgroundRatio, bytes, backgroundBytes] = knobFiles.map((f) => f.number());
   return { ratio: ratio!, backgroundRatio: backgroundRatio!, bytes: bytes!, backgroundBytes: backgroundBytes! };
 }
 
-let memcgs: Promise<Memcg[]> | null = null;
-
 /** This machine's reading: the headroom of its domains, in bytes. */
-export async function readHeadroom(): Promise<number> {
-  memcgs ??= readFile('/proc/self/cgroup', 'latin1').then((t) => memcgsOf(t));
-  const [knobs, vmstat, groups] = await Promise.all([readKnobs(), readFile('/proc/vmstat', 'latin1'), memcgs]);
-  const machine = machineDomain(parseFields(vmstat));
+export function readHeadroom(): number {
+  cgroupFiles ??= memcgsOf(readFileSync('/proc/self/cgroup', 'latin1')).map((m) => new CgroupFiles(m));
+  const knobs = readKnobs();
+  const machine = machineDomain(vmstatFile.text());
   if (!machine) return 0;
   const domains = [machine];
-  for (const d of await Promise.all(groups.map(readCgroup))) if (d) domains.push(d);
+  for (const g of cgroupFiles) {
+    const d = g.domain();
+    if (d) domains.push(d);
+  }
   return headroomOf(domains, knobs);
 }
 
