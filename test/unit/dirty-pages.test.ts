@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -69,7 +69,12 @@ test('a kernel text file read again shows its new contents, however long', () =>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  assert.match(new KernelTextFile('/proc/vmstat').text(), /^nr_dirty \d+$/m);
+  const vmstat = new KernelTextFile('/proc/vmstat');
+  const knob = new KernelTextFile('/proc/sys/vm/dirty_ratio');
+  for (let i = 0; i < 3; i++) {
+    assert.match(vmstat.text(), /^nr_dirty \d+$/m, 'procfs made anew at each read');
+    assert.equal(knob.text(), readFileSync('/proc/sys/vm/dirty_ratio', 'latin1'), 'a sysctl read again from offset 0');
+  }
 });
 
 /** A gauge on a fake clock whose readings come from `readings` in turn (a thrown one: an error). */
