@@ -170,6 +170,16 @@ export class KernelTextFile {
 
   constructor(readonly path: string) {}
 
+  /** Open it now if it can be (a file that does not exist is left to fail when read). */
+  open(): void {
+    if (this.fd >= 0) return;
+    try {
+      this.fd = openSync(this.path, 'r');
+    } catch {
+      // read() says why, if it is ever read
+    }
+  }
+
   text(): string {
     if (this.fd < 0) this.fd = openSync(this.path, 'r');
     let n = 0;
@@ -196,6 +206,10 @@ class CgroupFiles {
   private readonly limits: KernelTextFile[];
   private readonly usage: KernelTextFile;
   private readonly stat: KernelTextFile;
+
+  get files(): KernelTextFile[] {
+    return [...this.limits, this.usage, this.stat];
+  }
 
   constructor(readonly m: Memcg) {
     const f = (name: string) => new KernelTextFile(`${m.dir}/${name}`);
@@ -231,14 +245,31 @@ function readKnobs(): DirtyKnobs {
   return { ratio: ratio!, backgroundRatio: backgroundRatio!, bytes: bytes!, backgroundBytes: backgroundBytes! };
 }
 
+function cgroups(): CgroupFiles[] {
+  return (cgroupFiles ??= memcgsOf(readFileSync('/proc/self/cgroup', 'latin1')).map((m) => new CgroupFiles(m)));
+}
+
+/**
+ * Open the reading's files now, those that exist: called as an export is opened, so that
+ * they are among the server's standing descriptors from its start, not new ones at its first
+ * write (a leak, to anyone counting).
+ */
+export function openReadingFiles(): void {
+  try {
+    for (const f of [...knobFiles, vmstatFile, ...cgroups().flatMap((g) => g.files)]) f.open();
+  } catch {
+    // no /proc/self/cgroup: the reading fails too, and writes keep the pool
+  }
+}
+
 /** This machine's reading: the headroom of its domains, in bytes. */
 export function readHeadroom(): number {
-  cgroupFiles ??= memcgsOf(readFileSync('/proc/self/cgroup', 'latin1')).map((m) => new CgroupFiles(m));
+  const groups = cgroups();
   const knobs = readKnobs();
   const machine = machineDomain(vmstatFile.text());
   if (!machine) return 0;
   const domains = [machine];
-  for (const g of cgroupFiles) {
+  for (const g of groups) {
     const d = g.domain();
     if (d) domains.push(d);
   }

@@ -12,7 +12,7 @@ import { checkComponent, checkExistingName, checkNewName, isDot, isDotDot } from
 import { defaultDescriptorBudget, NodeTable, type NodeView } from './node-table.js';
 import { isWriteAccess } from '../../protocol/open-flags.js';
 import { hostOpenFlags } from './open-flags.js';
-import { dirtyPages } from './dirty-pages.js';
+import { dirtyPages, openReadingFiles } from './dirty-pages.js';
 import { localFilesystem } from './local-filesystems.js';
 import { QidMapper, type Multidevs } from './qid-mapper.js';
 import type { ModelTarget, SecurityModel } from './security-model.js';
@@ -88,6 +88,7 @@ export class LocalBackend implements Backend {
     const [fd, stat] = await sys.openRoot(Buffer.from(options.root), model.meta);
     const fsType = Number((await sys.fstatfs(fd))[sys.StatfsIndex.type]! & 0xffffffffn);
     if (options.inlineMetadata ?? localFilesystem(fsType) !== null) sys.markLocal(fd);
+    openReadingFiles();
     const qids = new QidMapper(stat[S.dev]!, options.multidevs, options.onMultidevWarning);
     const rootPath = await readlinkPath(procPath(fd), { encoding: 'buffer' });
     return new LocalBackend(table, fd, stat, rootPath, qids, model);
