@@ -162,7 +162,8 @@ export function memcgsOf(procSelfCgroup: string, root = '/sys/fs/cgroup'): Memcg
 
 /**
  * A kernel text file held open and read again from offset 0, where procfs, sysfs and cgroupfs
- * make it anew from their counters. Opened on first use; close-on-exec (Node's default).
+ * make it anew from their counters. Opened by open() (see openReadingFiles) or its first read;
+ * close-on-exec (Node's default).
  */
 export class KernelTextFile {
   private fd = -1;
