@@ -212,7 +212,7 @@ class CgroupFiles {
     return [...this.limits, this.usage, this.stat];
   }
 
-  constructor(readonly m: Memcg) {
+  constructor(private readonly m: Memcg) {
     const f = (name: string) => new KernelTextFile(`${m.dir}/${name}`);
     this.limits = m.v2 ? [f('memory.max'), f('memory.high')] : [];
     this.usage = f(m.v2 ? 'memory.current' : 'memory.usage_in_bytes');
