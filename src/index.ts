@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
 import { LocalBackend } from './backend/local/local-backend.js';
+import { addressInPage } from './backend/local/sys.js';
 import type { Multidevs } from './backend/local/qid-mapper.js';
 import { createSecurityModel, type SecurityOptions } from './backend/local/create-model.js';
 import { ByteBudget } from './server/byte-budget.js';
@@ -86,7 +87,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     xattrBudget: new ByteBudget(limits.maxXattrBytes, 'server'),
     lockWaiters: new LockWaiterCount(limits.maxLockWaiters, 'the server'),
     stats: new ServerStats(),
-    frames: new FramePool(limits.maxMsize),
+    frames: new FramePool(limits.maxMsize, undefined, addressInPage),
     log,
     trace: o.trace,
     uidOf: passwdLookup(),

@@ -5,6 +5,7 @@ import { SMALL_FILE, TREE_SIZE, settle, treePath, type Fixture, type FixturePart
 import type { Load, Measurement } from './measure.js';
 import type { PipelinedConnection } from './pipelined-connection.js';
 import { measureSocketFloor } from './socket-floor.js';
+import { pageAligned } from './page-aligned.js';
 import { clunk, openAt, renameAt, unlinkAt, walkTo } from './request-chains.js';
 
 /** What one measurement's workers share: the cursor of the sequential rows. */
@@ -214,7 +215,7 @@ export const rows: readonly Row[] = [
     ),
     limit(f, shared) {
       const fd = openSync(join(f.dir, 'big'), 'r');
-      const buf = Buffer.allocUnsafe(MiB);
+      const buf = pageAligned(MiB);
       return {
         step: () => readSync(fd, buf, 0, MiB, nextSeqOffset(shared, MiB, f.seqSize)) / MiB,
         finish: () => closeSync(fd),

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { pageAligned } from './page-aligned.js';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Fixture } from './fixture.js';
@@ -48,7 +49,7 @@ export async function measureSocketFloor(fixture: Fixture, t: Load): Promise<Mea
       waiting.wake?.();
       waiting.wake = null;
     };
-    const free = Array.from({ length: IN_FLIGHT }, () => Buffer.allocUnsafe(MiB));
+    const free = Array.from({ length: IN_FLIGHT }, () => pageAligned(MiB));
     const pump = (async () => {
       while (running) {
         const b = free.pop();

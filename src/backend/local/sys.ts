@@ -176,6 +176,7 @@ interface Native {
   setAmbientCredentials(uid?: number, gid?: number): void;
   markLocal(fd: number): void;
   setWritesInline(yes: boolean): void;
+  addressInPage(bytes: Uint8Array): number;
   execve(path: string, argv: string[], env: string[]): never;
 }
 
@@ -203,7 +204,7 @@ export function runConfined<T>(user: ConfinedUser, fn: () => T | Promise<T>): T 
 
 /** Wrap the addon's disk calls: the ambient user is read when a call starts, on the JS thread. */
 function confinable(raw: Native): Native {
-  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve', 'markLocal', 'setWritesInline']);
+  const local = new Set(['closeSync', 'openFdCount', 'raiseFdLimit', 'setAmbientCredentials', 'execve', 'markLocal', 'setWritesInline', 'addressInPage']);
   const out = { ...raw };
   for (const [name, f] of Object.entries(raw)) {
     if (typeof f !== 'function' || local.has(name)) continue;
@@ -433,6 +434,14 @@ export const markLocal: (fd: number) => void = native.markLocal;
  * the kernel would not throttle such a write (dirty-pages.ts).
  */
 export const setWritesInline: (yes: boolean) => void = native.setWritesInline;
+
+/**
+ * Where the first byte of `bytes` lies within its memory page (0-4095). Copies out of the kernel
+ * into memory that is not 64-byte aligned run about five times slower on some CPUs (AMD EPYC
+ * here: a 1 MiB pread from the page cache 2.2 against 12 GB/s), so frames that receive file
+ * data are laid out with it.
+ */
+export const addressInPage: (bytes: Uint8Array) => number = native.addressInPage;
 
 /** Entries in /proc/self/fd, synchronously (leak checks in tests). */
 export const openFdCount: () => number = native.openFdCount;

@@ -5,9 +5,14 @@ import { reply, type Reply } from '../reply.js';
 import { twritePayload, type ScatteredTwrite } from '../scattered-twrite.js';
 import type { RequestContext } from '../request-context.js';
 
-/** An Rread frame of `count` data bytes whose header is written once the count is known (large ones are reused). */
-function rreadFrame(ctx: RequestContext, capacity: number): Buffer {
-  return ctx.session.server.frames.take(RREAD_HEADER_SIZE + capacity);
+/**
+ * An Rread frame of `count` data bytes whose header is written once the count is known (large
+ * ones are reused). Given the file offset, its data is placed at that offset's place in a page.
+ */
+function rreadFrame(ctx: RequestContext, capacity: number, offset?: bigint): Buffer {
+  const frames = ctx.session.server.frames;
+  if (offset === undefined) return frames.take(RREAD_HEADER_SIZE + capacity);
+  return frames.take(RREAD_HEADER_SIZE + capacity, RREAD_HEADER_SIZE, Number(offset & 4095n));
 }
 
 function finishRread(frame: Buffer, count: number): Buffer {
@@ -32,7 +37,7 @@ export function read(ctx: RequestContext, m: Message<'Tread'>): Reply | Promise<
   }
   const open = ctx.open(fid);
   if (open.node.isDirectory) throw new P9Error(Errno.EISDIR);
-  const frame = rreadFrame(ctx, count);
+  const frame = rreadFrame(ctx, count, m.offset);
   const frames = ctx.session.server.frames;
   const backend = ctx.session.server.backend;
   let now: number | undefined;
