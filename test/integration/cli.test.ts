@@ -37,7 +37,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('virtfs serve: options and errors', () => {
   test('--help documents every option', async () => {
     const { stdout } = await virtfs('serve', '--help');
-    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug', '--security-model', 'mapped-xattr', '--fmode', '--dmode', '--user', '--max-reply-queue', '--max-xattr-bytes', '--max-connections', '--handshake-timeout', '--frame-timeout', '--max-lock-waiters', '--max-lock-waiters-per-connection', '--max-descriptors', '--allow-privileged', '--socket-mode']) {
+    for (const opt of ['--listen', 'tcp:HOST:PORT', 'unix:PATH', 'stdio', '--readonly', '--msize', '--max-fids', '--max-requests', '--create', '--debug', '--security-model', 'mapped-xattr', '--fmode', '--dmode', '--user', '--max-reply-queue', '--max-xattr-bytes', '--max-connections', '--handshake-timeout', '--frame-timeout', '--max-lock-waiters', '--max-lock-waiters-per-connection', '--max-descriptors', '--allow-privileged', '--socket-mode', '--no-warm-up']) {
       assert.ok(stdout.includes(opt), `--help mentions ${opt}`);
     }
     // commander wraps the help to the terminal's width, so a line may break anywhere between words.
