@@ -10,7 +10,7 @@ import { P9Error } from './protocol/errno.js';
 
 /** Requests the warm-up sends: about what V8 needs to have optimised the paths a guest uses. */
 export const WARM_UP_REQUESTS = 12_000;
-/** What its looked-up objects may hold: it works in one small directory, and --max-descriptors bounds the process. */
+/** What its looked-up objects may hold: it works in one small directory, and adds little to the process's descriptors. */
 const WARM_UP_DESCRIPTORS = 32;
 
 export interface WarmUp {
@@ -24,14 +24,14 @@ export interface WarmUp {
  * Send the server's own code paths a guest's mix of requests before the guest does. V8 runs a
  * function's first thousands of calls in its interpreter and baseline tiers, and optimises it
  * only then: measured one request at a time on a fresh server (walks, getattrs, opens, reads,
- * listings, clunks, 1 ms apart), the first 3,000 requests cost 2.3× the server CPU of the same
- * requests once warm and the next 3,000 1.6×, and a guest's first minute (a boot from a virtfs
- * root, the first `tar x`) is exactly that. This runs the same code through a second server in
- * this process, on a scratch directory under the system's temporary directory, with the export's
- * security model, over a unix socket beside it (both in a 0700 directory), so the transport, session, handlers, backend and model
- * all warm; V8's optimised code is shared by every instance of a class. The guest's export is
- * never touched. It runs beside whatever guests already send, a request at a time, and never
- * fails the server: an error ends it early, logged at debug level.
+ * listings, clunks, 1 ms apart), its first 6,000 requests cost about twice the server CPU of the
+ * same requests once warm, and a guest's first minute (a boot from a virtfs root, the first
+ * `tar x`) is exactly that. This runs the same code through a second server in this process, on
+ * a scratch export with the export's security model, over a unix socket beside it (both in a
+ * fresh 0700 directory under the system's temporary one), so the transport, session, handlers,
+ * backend and model all warm: V8's optimised code is shared by every instance of a class. The
+ * guest's export is never touched. It runs beside whatever guests already send, a request at a
+ * time, and never fails the server: an error ends it early, logged at debug level.
  */
 export function startWarmUp(o: { security?: SecurityOptions; requests?: number; log: Logger }): WarmUp {
   let stopping = false;

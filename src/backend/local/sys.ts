@@ -437,10 +437,10 @@ export const markLocal: (fd: number) => void = native.markLocal;
 export const setWritesInline: (yes: boolean) => void = native.setWritesInline;
 
 /**
- * Where the first byte of `bytes` lies within its memory page (0-4095). Copies out of the kernel
- * into memory that is not 64-byte aligned run about five times slower on some CPUs (AMD EPYC
- * here: a 1 MiB pread from the page cache 2.2 against 12 GB/s), so frames that receive file
- * data are laid out with it.
+ * Where the first byte of `bytes` lies within its memory page (0-4095). On AMD Zen the kernel's
+ * copy into memory 1 to 31 bytes past its source within a page runs about five times slower (a
+ * 1 MiB pread from the page cache here: 2.2 against 12 GB/s), so frames that receive file data
+ * are placed with it (server/frame-pool.ts).
  */
 export const addressInPage: (bytes: Uint8Array) => number = native.addressInPage;
 
