@@ -114,6 +114,7 @@ async function exercise(c: Client, requests: number, stopping: () => boolean): P
     await counted(c.getattr(l, GetattrMask.BASIC));
     await counted(c.open(l, O.RDONLY | O.DIRECTORY));
     await counted(c.readdir(l));
+    sent++; // readdir's last Treaddir, answered empty
     await counted(c.clunk(l));
     // Renames, directories and removals come and go.
     if (round % 4 === 3) {
