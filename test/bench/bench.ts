@@ -57,7 +57,9 @@ async function withServer<T>(starting: Promise<ServerUnderTest>, use: (s: Server
 }
 
 async function measureRows(o: BenchOptions, fixture: Fixture): Promise<RowResult[]> {
-  const virtfs = await startVirtfsServer(o.dir);
+  // Without its own warm-up at start: each row warms both servers first (--warmup), and the
+  // warm-up's second of CPU would land in the first row's measured window.
+  const virtfs = await startVirtfsServer(o.dir, ['--no-warm-up']);
   const diodMissing = o.diod ? undefined : 'not run (--no-diod)';
   const diod = diodMissing === undefined ? await startDiodServer(o.dir) : undefined;
   const results: RowResult[] = [];

@@ -16,9 +16,9 @@ export interface ServerUnderTest {
   stop(): Promise<void>;
 }
 
-/** `virtfs serve` exactly as a user starts it (defaults, msize 1 MiB). */
-export async function startVirtfsServer(dir: string): Promise<ServerUnderTest> {
-  const p = await startVirtfs(dir);
+/** `virtfs serve` exactly as a user starts it (defaults, msize 1 MiB), with `args` added. */
+export async function startVirtfsServer(dir: string, args: string[] = []): Promise<ServerUnderTest> {
+  const p = await startVirtfs(dir, args);
   return { name: 'virtfs', port: p.port, pid: p.pid, aname: dir, stop: async () => void (await p.stop()) };
 }
 

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { addonPath } from '../../src/backend/local/sys.js';
 import type { Fixture } from './fixture.js';
 import { pageAligned } from './page-aligned.js';
 import { sleep, type Load, type Measurement } from './measure.js';
@@ -18,13 +17,12 @@ const IN_FLIGHT = 4;
  */
 const DRAIN = `
 const net = require('node:net');
-const { addressInPage } = require(process.argv[2]);
-const raw = Buffer.allocUnsafeSlow((1 << 20) + 4095);
-const start = (4096 - addressInPage(raw)) % 4096;
-const buffer = raw.subarray(start, start + (1 << 20));
-const c = net.connect({ port: Number(process.argv[1]), host: '127.0.0.1', onread: { buffer, callback: () => true } });
-c.on('error', () => process.exit(0));
-c.on('end', () => process.exit(0));
+import(process.argv[2]).then(({ pageAligned }) => {
+  const buffer = pageAligned(1 << 20);
+  const c = net.connect({ port: Number(process.argv[1]), host: '127.0.0.1', onread: { buffer, callback: () => true } });
+  c.on('error', () => process.exit(0));
+  c.on('end', () => process.exit(0));
+});
 `;
 
 /**
@@ -37,7 +35,7 @@ export async function measureSocketFloor(fixture: Fixture, t: Load): Promise<Mea
   const listener = createServer();
   await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
   const port = (listener.address() as { port: number }).port;
-  const drain = spawn(process.execPath, ['-e', DRAIN, String(port), addonPath], { stdio: 'ignore' });
+  const drain = spawn(process.execPath, ['-e', DRAIN, String(port), new URL('./page-aligned.js', import.meta.url).href], { stdio: 'ignore' });
   const accepted = new Promise<Socket>((resolve, reject) => {
     listener.once('connection', resolve);
     drain.once('exit', (code) => reject(new Error(`the socket floor's reader exited (${code}) before connecting`)));

@@ -181,8 +181,7 @@ interface Native {
 }
 
 // Compiled to dist/src/backend/local/sys.js: the repository root is four levels up.
-/** The addon's file (the bench's helper processes load it for {@link addressInPage}). */
-export const addonPath = fileURLToPath(new URL('../../../../build/Release/virtfs_native.node', import.meta.url));
+const addonPath = fileURLToPath(new URL('../../../../build/Release/virtfs_native.node', import.meta.url));
 const native = confinable(createRequire(import.meta.url)(addonPath) as Native);
 
 /** A user whose every system call runs as that user, without capabilities (see {@link runConfined}). */
