@@ -43,6 +43,22 @@ for (const model of securityModelNames) {
   });
 }
 
+test('the warm-up holds at most 32 descriptors of its own, plus its root and its unix socket\'s three', async () => {
+  const { log } = capture();
+  const fds = openFdCount();
+  let peak = fds;
+  const sampler = setInterval(() => (peak = Math.max(peak, openFdCount())), 0);
+  try {
+    await startWarmUp({ requests: 3000, log }).done;
+  } finally {
+    clearInterval(sampler);
+  }
+  console.log(`warm-up peak: ${peak - fds} descriptors above the baseline`);
+  // A request in progress may hold a step or two of a walk beyond the budget (one at a time here).
+  assert.ok(peak - fds <= 32 + 4 + 2, `${peak - fds} descriptors above the baseline at the peak`);
+  assert.ok(peak - fds >= 4, 'the sampler saw the warm-up at work');
+});
+
 test('a warm-up stopped early ends at once and removes its scratch directory', async () => {
   const { log, lines } = capture();
   const w = startWarmUp({ requests: 10_000_000, log });
